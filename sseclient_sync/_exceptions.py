@@ -1,0 +1,106 @@
+"""The SSEError tree. Every error names the URL it concerns and says what to do about it.
+
+Errors from requests and urllib3 are translated into these in exactly one place,
+``_http.py``; the cause is always chained (``raise ... from``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+
+from ._models import Event
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "ConnectError",
+    "ContentTypeError",
+    "EventTooLarge",
+    "HTTPStatusError",
+    "ReadTimeout",
+    "RetryExhausted",
+    "SSEError",
+]
+
+
+class SSEError(Exception):
+    """Base of every error this library raises. ``url`` is the stream's URL when known."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ConnectError(SSEError):
+    """The network failed: DNS, refused or reset connection, TLS, a timeout before the response
+    headers, or a stream that broke off in the middle (a truncated chunked body)."""
+
+
+class HTTPStatusError(SSEError):
+    """The server answered with a status other than 200 (or 204, which ends the stream).
+
+    ``status_code``, ``headers`` and ``body`` (the first few KB of the response body, decoded
+    as UTF-8 with replacement) are what the server said; ``response`` is the requests
+    ``Response`` (already closed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: Optional[str] = None,
+        status_code: int,
+        headers: Optional[Mapping[str, str]] = None,
+        body: str = "",
+        response: Optional[requests.Response] = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.status_code = status_code
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.body = body
+        self.response = response
+
+
+class ContentTypeError(SSEError):
+    """The response was 200 but not ``text/event-stream``. ``content_type`` is what came."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None, content_type: str = "") -> None:
+        super().__init__(message, url=url)
+        self.content_type = content_type
+
+
+class ReadTimeout(SSEError):
+    """The open stream was silent (not even a comment) for longer than ``read_timeout``."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None, timeout: float = 0.0) -> None:
+        super().__init__(message, url=url)
+        self.timeout = timeout
+
+
+class EventTooLarge(SSEError):
+    """A line or an event's data grew past ``max_event_size``.
+
+    ``events`` holds the events completed by the same ``SSEParser.feed`` call before the
+    oversized one, so that raising loses nothing else.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: Optional[str] = None,
+        limit: int = 0,
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message, url=url)
+        self.limit = limit
+        self.events = list(events)
+
+
+class RetryExhausted(SSEError):
+    """The reconnect policy gave up. The last error is chained as ``__cause__``."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None, attempts: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.attempts = attempts
