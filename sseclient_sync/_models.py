@@ -10,7 +10,7 @@ import enum
 import json as _json
 from typing import Any, Mapping, Optional
 
-__all__ = ["Event", "Stats", "Status", "TRANSITIONS"]
+__all__ = ["TRANSITIONS", "Event", "Stats", "Status"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,9 @@ class Event:
             lines.append("id: " + self.id if self.id else "id:")
         if self.retry is not None:
             if isinstance(self.retry, bool) or not isinstance(self.retry, int) or self.retry < 0:
-                raise ValueError(f"retry must be a non-negative int of milliseconds, got {self.retry!r}")
+                raise ValueError(
+                    f"retry must be a non-negative int of milliseconds, got {self.retry!r}"
+                )
             lines.append(f"retry: {self.retry}")
         data = self.data.replace("\r\n", "\n").replace("\r", "\n")
         lines.extend("data: " + line if line else "data:" for line in data.split("\n"))

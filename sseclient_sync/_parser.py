@@ -112,11 +112,11 @@ class SSEParser:
             too_long = self._first_too_long(lines, tail)
         events, own_ids, after_overflow = self._interpret(lines[:too_long])
         if after_overflow is not None:  # an event over the limit ended: drop it, keep the rest
-            self._carry = "\n".join(after_overflow + [tail])
+            self._carry = "\n".join([*after_overflow, tail])
             raise self._too_large("an event's data", events)
         if too_long < len(lines):  # a whole line too long: skip from it to the blank line
             self._start_skipping(at_line_start=True)
-            self._carry = "\n".join(lines[too_long + 1 :] + [tail])
+            self._carry = "\n".join([*lines[too_long + 1:], tail])
             raise self._too_large("a line", events)
         if too_long == len(lines):  # the unfinished line is already too long
             self._start_skipping(at_line_start=False)
@@ -127,7 +127,7 @@ class SSEParser:
         if self._data_size > self._limit:
             self._start_skipping(at_line_start=not tail)
             raise self._too_large("an event's data", events)
-        return events, own_ids, after_overflow
+        return events, own_ids
 
     def _normalize(self, text: str) -> str:
         """Turn CRLF and CR line ends into LF, including a CRLF split across two chunks."""
@@ -232,9 +232,8 @@ class SSEParser:
                 if "\0" not in value:
                     id_buffer = value
                     block_has_id = True
-            elif name == "retry":
-                if value.isdigit() and value.isascii():
-                    block_retry = self.retry = int(value)
+            elif name == "retry" and value.isdigit() and value.isascii():
+                block_retry = self.retry = int(value)
         self._data = data
         self._data_size = data_size
         self._event_type = event_type
