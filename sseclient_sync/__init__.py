@@ -1,5 +1,12 @@
-"""sseclient_sync: a synchronous, threaded Server-Sent Events client built on requests."""
+"""sseclient_sync: a synchronous, threaded Server-Sent Events client built on requests.
 
+>>> import sseclient_sync as sse
+>>> with sse.create_sse_connection("https://example.org/stream") as conn:  # doctest: +SKIP
+...     for event in conn:
+...         print(event.data)
+"""
+
+from ._connection import Connection
 from ._exceptions import (
     ConnectError,
     ContentTypeError,
@@ -9,21 +16,40 @@ from ._exceptions import (
     RetryExhausted,
     SSEError,
 )
+from ._manager import (
+    ConnectionManager,
+    close_all_sse_connections,
+    close_sse_connection,
+    create_sse_connection,
+    get_all_sse_connections,
+    get_sse_connection_count,
+    is_sse_connection_open,
+)
 from ._models import Event, Stats, Status
 from ._parser import SSEParser
+from ._retry import Retry
 from ._version import __version__
 
 __all__ = [
     "ConnectError",
+    "Connection",
+    "ConnectionManager",
     "ContentTypeError",
     "Event",
     "EventTooLarge",
     "HTTPStatusError",
     "ReadTimeout",
+    "Retry",
     "RetryExhausted",
     "SSEError",
     "SSEParser",
     "Stats",
     "Status",
     "__version__",
+    "close_all_sse_connections",
+    "close_sse_connection",
+    "create_sse_connection",
+    "get_all_sse_connections",
+    "get_sse_connection_count",
+    "is_sse_connection_open",
 ]

@@ -40,9 +40,9 @@ class ConnectError(SSEError):
 class HTTPStatusError(SSEError):
     """The server answered with a status other than 200 (or 204, which ends the stream).
 
-    ``status_code``, ``headers`` and ``body`` (the first few KB of the response body, decoded
-    as UTF-8 with replacement) are what the server said; ``response`` is the requests
-    ``Response`` (already closed).
+    ``status_code``, ``headers`` and ``body`` (the first 4 KB of the response body, decoded
+    as UTF-8 with replacement) are what the server said; ``retry_after`` is its
+    ``Retry-After`` in seconds, if any; ``response`` is the requests ``Response`` (closed).
     """
 
     def __init__(
@@ -54,8 +54,10 @@ class HTTPStatusError(SSEError):
         headers: Optional[Mapping[str, str]] = None,
         body: str = "",
         response: Optional[requests.Response] = None,
+        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(message, url=url)
+        self.retry_after = retry_after
         self.status_code = status_code
         self.headers: Mapping[str, str] = dict(headers or {})
         self.body = body

@@ -1,0 +1,696 @@
+"""Connection: one event stream, its reader thread, its queue and its reconnect policy.
+
+Threads: the reader thread is the only one that reads the socket, parses, and runs the
+callbacks (so a slow callback slows reading: back-pressure, not loss). Other threads touch a
+connection only through ``close()``, ``reconnect()``, ``subscribe()``, ``stats()`` and
+iteration. No lock is held while user code runs, while joining a thread, or while waiting.
+
+Delivery: events go to the callbacks and subscribers, and to the queue that iteration reads.
+A connection with ``on_message`` or subscribers feeds the queue only once somebody iterates, so
+nobody iterating never stalls it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import uuid
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
+
+from ._exceptions import (
+    ConnectError,
+    ContentTypeError,
+    EventTooLarge,
+    HTTPStatusError,
+    ReadTimeout,
+    RetryExhausted,
+    SSEError,
+)
+from ._http import Request, RequestsTransport, Stream, Transport, is_retryable_status
+from ._models import TRANSITIONS, Event, Stats, Status
+from ._options import Options
+from ._parser import SSEParser
+from ._poll import parse_poll_body
+
+__all__ = ["Connection"]
+
+log = logging.getLogger(__name__)
+
+#: How many of the latest own event ids ``dedup`` remembers: a server that replays more than
+#: this many events after a reconnect can repeat the oldest of them.
+DEDUP_WINDOW = 10_000
+#: How long ``close()`` waits for a reader thread that is inside a user callback.
+CLOSE_JOIN_TIMEOUT = 2.0
+_QUEUE_POLL = 0.1
+
+Handler = Callable[[Event], Any]
+
+
+class _End:
+    """The last item on the queue: iteration stops there, raising ``error`` if there is one."""
+
+    def __init__(self, error: Optional[BaseException]) -> None:
+        self.error = error
+
+
+class _Outcome:
+    """How one stream ended, when not by an error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_SERVER_STOP = _Outcome("server-stop")  # 204, or the done marker: complete
+_END_OF_STREAM = _Outcome("end-of-stream")  # the server closed the body
+_INTERRUPTED = _Outcome("interrupted")  # close() or reconnect() cut the stream
+
+_Ending = Union[_Outcome, SSEError]
+_QueueItem = Union[list[Event], _End]
+
+
+class Connection:
+    """One Server-Sent Events stream, read by its own daemon thread.
+
+    Made by ``create_sse_connection`` / ``ConnectionManager.create``; see the README for the
+    options. Iterate it for the events, or give callbacks. A context manager: leaving the
+    ``with`` block closes it.
+    """
+
+    def __init__(self, url: str, options: Options, *, conn_id: Optional[str] = None) -> None:
+        self.id: str = conn_id or uuid.uuid4().hex[:12]
+        self.url: str = url
+        self._options = options
+        self._runtime = options.runtime
+        self._method = options.method.upper()
+        self._transport: Transport = options.transport or RequestsTransport(options.session)
+        self._parser = SSEParser(
+            last_event_id=options.last_event_id, max_event_size=options.max_event_size
+        )
+        self._queue: queue.Queue[_QueueItem] = queue.Queue(options.queue_size)
+        self._pending: collections.deque[Event] = collections.deque()
+        self._state_lock = threading.Lock()
+        self._status = Status.CONNECTING
+        self._closing = False
+        self._stop = threading.Event()  # close() began: every loop and wait checks it
+        self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
+        self._opened = threading.Event()  # first OPEN, or the end
+        self._ended = threading.Event()
+        self._end: Optional[_End] = None
+        self._final_error: Optional[BaseException] = None
+        self._stream: Optional[Stream] = None
+        self._reader: Optional[threading.Thread] = None
+        self._force_reconnect = False
+        self._resume_request: Mapping[str, Any] = {}
+        self._attempts = 0
+        self._reconnect_count = 0
+        self._messages = 0
+        self._bytes = 0
+        self._last_message_time: Optional[float] = None
+        self._opened_at: Optional[float] = None
+        self._delivered_any = False
+        self._iterating = False
+        self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
+        self._seen_ids: set[str] = set()
+        self._seen_order: collections.deque[str] = collections.deque()
+        # Set by a manager: told when the connection ends, and when its reader thread died.
+        self.on_end: Optional[Callable[[Connection], None]] = None
+        self.on_reader_death: Optional[Callable[[Connection, BaseException], None]] = None
+
+    # -- public surface ---------------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        """The current :class:`Status`."""
+        return self._status
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        """The last event ID the stream set (sent as ``Last-Event-ID`` on reconnect)."""
+        return self._parser.last_event_id
+
+    @property
+    def error(self) -> Optional[BaseException]:
+        """The error the connection failed with, once it is FAILED."""
+        return self._final_error
+
+    def is_open(self) -> bool:
+        """True while a stream is open and delivering (status OPEN)."""
+        return self._status is Status.OPEN
+
+    def start(self) -> Connection:
+        """Start the reader thread (done for you by ``create_sse_connection``)."""
+        self._start_reader(initial_failure=None)
+        return self
+
+    def wait_open(self) -> Connection:
+        """Block until the stream is open, polling, or ended; raise the error if it failed
+        before ever opening."""
+        self._opened.wait()
+        if self._status is Status.FAILED and self._final_error is not None:
+            raise self._final_error
+        return self
+
+    def wait(self, timeout: Optional[float] = None) -> Status:
+        """Block until the connection ends (completed, closed or failed), or ``timeout``
+        seconds pass; return the status."""
+        self._ended.wait(timeout)
+        return self._status
+
+    def close(self) -> None:
+        """Stop the stream and the reader thread. Safe from any thread, from inside a callback,
+        and twice (the second call does nothing). Events not yet iterated are discarded."""
+        with self._state_lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._stop.set()
+        self._wake.set()
+        self._interrupt_io()
+        self._drain_queue()
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(CLOSE_JOIN_TIMEOUT)
+            if reader.is_alive():
+                log.warning(
+                    "the reader of %s is still inside a callback %.1fs after close(); it stops "
+                    "when that callback returns",
+                    self.url,
+                    CLOSE_JOIN_TIMEOUT,
+                )
+        self._finish(Status.CLOSED, None)
+        self._drain_queue()
+        self._put_end()
+        if reader is None or not reader.is_alive():
+            self._transport.close()
+
+    def reconnect(self) -> None:
+        """Drop the current stream and open a new one at once (resuming from the last event ID),
+        without waiting out a backoff. Does nothing once the connection has ended."""
+        if self._status.is_final or self._stop.is_set():
+            return
+        self._force_reconnect = True
+        self._wake.set()
+        self._interrupt_io()
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """The events in order, until the connection ends; then raise its error if it failed.
+        ``timeout`` bounds the wait for each next event (``TimeoutError`` past it)."""
+        self._iterating = True
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(
+                    f"no event from {self.url} within timeout={timeout}s "
+                    f"(status: {self._status.value})"
+                ) from None
+            if isinstance(item, _End):
+                self._put_end()  # leave it for any other iterator
+                if item.error is not None:
+                    raise item.error
+                return
+            self._pending.extend(item)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.events()
+
+    def subscribe(self, event_type: str, handler: Handler) -> Callable[[], None]:
+        """Call ``handler(event)`` for each event of this type (``"message"`` for unnamed
+        events), in the reader thread. Returns a function that unsubscribes it."""
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        with self._state_lock:
+            handlers = self._subscribers.get(event_type, ())
+            self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
+        return lambda: self.unsubscribe(event_type, handler)
+
+    def unsubscribe(self, event_type: str, handler: Optional[Handler] = None) -> None:
+        """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
+        with self._state_lock:
+            handlers = self._subscribers.get(event_type, ())
+            kept = () if handler is None else tuple(h for h in handlers if h != handler)
+            subscribers = dict(self._subscribers)
+            if kept:
+                subscribers[event_type] = kept
+            else:
+                subscribers.pop(event_type, None)
+            self._subscribers = subscribers
+
+    def stats(self) -> Stats:
+        """A snapshot of the counters (see :class:`Stats`)."""
+        with self._state_lock:
+            status = self._status
+            opened_at = self._opened_at
+            connected = status is Status.OPEN and opened_at is not None
+            return Stats(
+                status=status,
+                connected=connected,
+                reconnect_count=self._reconnect_count,
+                messages_received=self._messages,
+                bytes_received=self._bytes,
+                last_message_time=self._last_message_time,
+                uptime=self._runtime.monotonic() - opened_at if connected and opened_at else 0.0,
+            )
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self._status.value} {self.url}>"
+
+    # -- the reader thread --------------------------------------------------------------------
+
+    def _start_reader(self, initial_failure: Optional[SSEError]) -> None:
+        thread = threading.Thread(
+            target=self._run,
+            args=(initial_failure,),
+            name=f"sseclient-sync-{self.id}",
+            daemon=True,
+        )
+        self._reader = thread
+        thread.start()
+
+    def restart_reader(self, cause: BaseException) -> None:
+        """Start a new reader thread after the last one died of an internal error: a reconnect
+        from the resume state, counted in ``reconnect_count`` and within the Retry budget.
+        The manager's supervision calls this."""
+        if self._status.is_final or self._stop.is_set():
+            return
+        self._interrupt_io()
+        error = SSEError(f"the reader thread of {self.url} died: {cause!r}", url=self.url)
+        error.__cause__ = cause
+        self._start_reader(initial_failure=error)
+
+    def _run(self, initial_failure: Optional[SSEError]) -> None:
+        try:
+            if initial_failure is None or self._prepare_reconnect(initial_failure):
+                self._read_until_the_end()
+        except BaseException as error:  # a bug of ours: hand it over instead of dying silently
+            if self._stop.is_set() or self._status.is_final:
+                return
+            log.error("the reader thread of %s died", self.url, exc_info=True)
+            if self.on_reader_death is not None:
+                self.on_reader_death(self, error)
+            else:
+                self._finish(Status.FAILED, error)
+        finally:
+            if self._status.is_final and self._reader is threading.current_thread():
+                self._transport.close()
+
+    def _read_until_the_end(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ending: _Ending = self._stream_once()
+            except SSEError as error:
+                ending = error
+            if self._stop.is_set():
+                return
+            if ending is _SERVER_STOP:
+                self._finish(Status.COMPLETED, None)
+                return
+            if not self._prepare_reconnect(ending):
+                return
+
+    def _stream_once(self) -> _Ending:
+        """Open one stream and read it to its end; return how it ended."""
+        self._parser.reset()  # a cut-off event is discarded, never glued to the next stream
+        stream = self._transport.open(
+            self._build_request(), self._options.timeout, self._options.read_timeout
+        )
+        if stream is None:
+            return _SERVER_STOP
+        with self._state_lock:
+            self._stream = stream
+            self._opened_at = self._runtime.monotonic()
+        if self._stop.is_set() or self._force_reconnect:
+            stream.abort()
+            return _INTERRUPTED
+        try:
+            self._set_status(Status.OPEN)
+            self._call_user(self._options.on_open, self)
+            self._opened.set()
+            return self._read(stream)
+        finally:
+            with self._state_lock:
+                self._stream = None
+                self._opened_at = None
+            stream.abort()
+
+    def _read(self, stream: Stream) -> _Ending:
+        parser = self._parser
+        while True:
+            chunk = stream.read()
+            if not chunk:
+                return (
+                    _INTERRUPTED
+                    if self._stop.is_set() or self._force_reconnect
+                    else (_END_OF_STREAM)
+                )
+            self._bytes += len(chunk)
+            try:
+                events, own_ids = parser.feed_marking_ids(chunk)
+            except EventTooLarge as error:
+                error.url = self.url
+                self._deliver(error.events, [])
+                raise
+            if events and self._deliver(events, own_ids):
+                return _SERVER_STOP
+
+    def _build_request(self) -> Request:
+        options = self._options
+        headers: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        headers.update(options.headers or {})
+        params = dict(options.params) if options.params else None
+        body_json, body_data = options.json, options.data
+        overrides = self._resume_request
+        if overrides.get("params"):
+            params = {**(params or {}), **overrides["params"]}
+        if overrides.get("headers"):
+            headers.update(overrides["headers"])
+        if "json" in overrides:
+            body_json, body_data = overrides["json"], None
+        if "data" in overrides:
+            body_json, body_data = None, overrides["data"]
+        last_id = self._parser.last_event_id
+        if last_id:
+            headers["Last-Event-ID"] = _header_value(last_id)
+        return Request(
+            method=self._method,
+            url=self.url,
+            params=params,
+            headers=headers,
+            json=body_json,
+            data=body_data,
+            auth=options.auth,
+            verify=options.verify,
+            cert=options.cert,
+            proxies=options.proxies,
+        )
+
+    # -- reconnect policy ---------------------------------------------------------------------
+
+    def _prepare_reconnect(self, ending: _Ending) -> bool:
+        """Decide what follows a stream's end; wait out the backoff. True: open a new stream."""
+        if ending is _END_OF_STREAM and self._options.done is None and (
+            self._method != "GET" or self._options.retry.max_attempts == 0
+        ):
+            # A POST answer that ended normally is complete; so is a GET stream that may not
+            # reconnect.
+            self._finish(Status.COMPLETED, None)
+            return False
+        if self._force_reconnect:
+            self._force_reconnect = False
+            return self._begin_reconnect(delay=0.0)
+        error = self._error_for(ending)
+        if not _is_retryable(error):
+            self._fail(error)
+            return False
+        if not self._replay_is_safe():
+            self._fail(self._unsafe_replay_error(error))
+            return False
+        retry = self._options.retry
+        if retry.max_attempts == 0 or not retry.allows(error):
+            self._fail(error)
+            return False
+        if retry.is_exhausted(self._attempts):
+            exhausted = RetryExhausted(
+                f"gave up on {self.url} after {self._attempts} reconnect attempts; the last "
+                f"error: {error}. Raise Retry(max_attempts=...) or check the server",
+                url=self.url,
+                attempts=self._attempts,
+            )
+            exhausted.__cause__ = error
+            self._fail(exhausted)
+            return False
+        if ending is not _END_OF_STREAM:
+            self._call_user(self._options.on_error, error)
+        delay = self._backoff(error)
+        self._attempts += 1
+        return self._begin_reconnect(delay)
+
+    def _begin_reconnect(self, delay: float) -> bool:
+        self._set_status(Status.RECONNECTING)
+        log.debug("reconnecting to %s in %.3fs", self.url, delay)
+        if delay > 0 and self._runtime.wait(self._wake, delay) and self._stop.is_set():
+            return False
+        self._wake.clear()
+        if self._stop.is_set():
+            return False
+        if not self._apply_resume():
+            return False
+        with self._state_lock:
+            self._reconnect_count += 1
+        return True
+
+    def _backoff(self, error: SSEError) -> float:
+        retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+        if retry_after is not None:
+            return min(retry_after, self._options.retry.max_delay)
+        server_retry = self._parser.retry
+        return self._options.retry.backoff_time(
+            self._attempts,
+            server_delay=None if server_retry is None else server_retry / 1000.0,
+            random=self._runtime.random,
+        )
+
+    def _apply_resume(self) -> bool:
+        resume = self._options.resume
+        if resume is None:
+            return True
+        try:
+            overrides: Any = resume(self)
+        except Exception as error:
+            log.exception("resume= hook of %s raised", self.url)
+            self._call_user(self._options.on_error, error)
+            failure = SSEError(f"the resume= hook for {self.url} raised {error!r}", url=self.url)
+            failure.__cause__ = error
+            return self._prepare_reconnect(failure)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            self._fail(
+                TypeError(f"resume= must return a dict or None, got {type(overrides).__name__}")
+            )
+            return False
+        self._resume_request = dict(overrides or {})
+        return True
+
+    def _error_for(self, ending: _Ending) -> SSEError:
+        if isinstance(ending, SSEError):
+            return ending
+        if ending is _END_OF_STREAM and self._options.done is not None:
+            return ConnectError(f"{self.url} ended the stream before the done marker", url=self.url)
+        return ConnectError(f"{self.url} closed the stream", url=self.url)
+
+    def _replay_is_safe(self) -> bool:
+        """Re-sending a request that is not a GET would run it again (an LLM answer twice)
+        unless the server can resume it: an event id, a resume hook, or nothing delivered."""
+        return (
+            self._method == "GET"
+            or not self._delivered_any
+            or bool(self._parser.last_event_id)
+            or self._options.resume is not None
+        )
+
+    def _unsafe_replay_error(self, error: SSEError) -> SSEError:
+        failure = ConnectError(
+            f"the {self._method} stream from {self.url} broke off after delivering events "
+            f"({error}); re-sending the request would repeat them, and the stream has no event "
+            "ids to resume from. Pass resume= to continue it (for example with an offset)",
+            url=self.url,
+        )
+        failure.__cause__ = error
+        return failure
+
+    def _fail(self, error: BaseException) -> None:
+        if self._options.poll_url is not None and not self._stop.is_set():
+            self._call_user(self._options.on_error, error)
+            self._poll_until_closed()
+            return
+        self._finish(Status.FAILED, error)
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def _deliver(self, events: list[Event], own_ids: list[int]) -> bool:
+        """Hand events to the queue, callbacks and subscribers. True when ``done`` matched."""
+        options = self._options
+        if own_ids and options.dedup:
+            events = self._drop_seen(events, own_ids)
+        completed = False
+        done = options.done
+        if done is not None:
+            for index, event in enumerate(events):
+                if self._call_user(done, event):
+                    events = events[:index]
+                    completed = True
+                    break
+        if not events or self._stop.is_set():
+            return completed
+        with self._state_lock:
+            self._attempts = 0
+            self._delivered_any = True
+            self._messages += len(events)
+            self._last_message_time = self._runtime.wall_clock()
+        on_message = options.on_message
+        subscribers = self._subscribers
+        if self._iterating or not (on_message or subscribers):
+            self._put(events)
+        if on_message is not None or subscribers:
+            for event in events:
+                if on_message is not None:
+                    self._call_user(on_message, event)
+                for handler in subscribers.get(event.event, ()):
+                    self._call_user(handler, event)
+        return completed
+
+    def _drop_seen(self, events: list[Event], own_ids: list[int]) -> list[Event]:
+        seen, order = self._seen_ids, self._seen_order
+        kept = []
+        own = set(own_ids)
+        for index, event in enumerate(events):
+            if index in own and event.id is not None:
+                if event.id in seen:
+                    continue
+                seen.add(event.id)
+                order.append(event.id)
+                if len(order) > DEDUP_WINDOW:
+                    seen.discard(order.popleft())
+            kept.append(event)
+        return kept
+
+    def _put(self, item: _QueueItem) -> None:
+        # Back-pressure: wait for the consumer, but never past close().
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_QUEUE_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def _put_end(self) -> None:
+        end = self._end
+        if end is None:
+            return
+        if self._stop.is_set():
+            try:
+                self._queue.put_nowait(end)
+            except queue.Full:
+                pass  # an iterator will find the end through the one already queued
+            return
+        self._put(end)
+
+    def _drain_queue(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._pending.clear()
+
+    def _call_user(self, function: Optional[Callable[..., Any]], *args: Any) -> Any:
+        """Run user code: its exception is logged and reported to on_error, never fatal."""
+        if function is None:
+            return None
+        try:
+            return function(*args)
+        except Exception as error:
+            log.exception("a callback of %s raised", self.url)
+            on_error = self._options.on_error
+            if on_error is not None and function is not on_error:
+                try:
+                    on_error(error)
+                except Exception:
+                    log.exception("on_error of %s raised", self.url)
+            return None
+
+    # -- status -------------------------------------------------------------------------------
+
+    def _set_status(self, new: Status) -> bool:
+        """The one place a status changes: checked against TRANSITIONS, on_status fired after."""
+        with self._state_lock:
+            old = self._status
+            if new is old or new not in TRANSITIONS[old]:
+                return False
+            self._status = new
+        log.debug("%s: %s -> %s", self.url, old.value, new.value)
+        self._call_user(self._options.on_status, self, old, new)
+        return True
+
+    def _finish(self, status: Status, error: Optional[BaseException]) -> None:
+        """End the connection once: status, callbacks, the end of the queue, the manager."""
+        with self._state_lock:
+            if self._end is not None:
+                return
+            self._end = _End(error if status is Status.FAILED else None)
+            self._final_error = error
+        self._set_status(status)
+        if error is not None:
+            self._call_user(self._options.on_error, error)
+        if status is Status.COMPLETED:
+            self._call_user(self._options.on_complete, self)
+        self._call_user(self._options.on_close, self)
+        self._opened.set()
+        self._ended.set()
+        if self.on_end is not None:
+            self.on_end(self)
+        if not self._stop.is_set():
+            self._put_end()
+
+    def _interrupt_io(self) -> None:
+        with self._state_lock:
+            stream = self._stream
+        self._transport.abort()
+        if stream is not None:
+            stream.abort()
+
+    # -- polling fallback ---------------------------------------------------------------------
+
+    def _poll_until_closed(self) -> None:
+        """Poll ``poll_url`` every ``poll_interval`` until closed; failures go to on_error."""
+        options = self._options
+        assert options.poll_url is not None
+        self._set_status(Status.POLLING)
+        self._opened.set()
+        while not self._stop.is_set():
+            self._poll_once(options.poll_url)
+            if self._runtime.wait(self._wake, options.poll_interval) and self._stop.is_set():
+                break
+            self._wake.clear()
+        self._finish(Status.CLOSED, None)
+
+    def _poll_once(self, url: str) -> None:
+        headers: dict[str, Any] = {"Accept": "application/json"}
+        last_id = self._parser.last_event_id
+        if last_id:
+            headers["Last-Event-ID"] = _header_value(last_id)
+        try:
+            body = self._transport.poll(url, headers, self._options.timeout)
+            events, own_ids = parse_poll_body(body, url, last_id)
+        except (SSEError, ValueError) as error:
+            if not self._stop.is_set():
+                self._call_user(self._options.on_error, error)
+            return
+        if events:
+            self._parser.last_event_id = events[-1].id
+            self._deliver(events, own_ids)
+
+
+def _is_retryable(error: BaseException) -> bool:
+    if isinstance(error, HTTPStatusError):
+        return is_retryable_status(error.status_code)
+    if isinstance(error, (ContentTypeError, EventTooLarge, RetryExhausted)):
+        return False
+    return isinstance(error, (ConnectError, ReadTimeout)) or type(error) is SSEError
+
+
+def _header_value(text: str) -> Union[str, bytes]:
+    # The spec sends the UTF-8 bytes; http.client would encode a str as Latin-1.
+    return text if text.isascii() else text.encode("utf-8")

@@ -1,0 +1,397 @@
+"""The transport: the only module that touches requests and urllib3.
+
+It opens a stream (one HTTP request), checks the status and media type, reads what has
+arrived, and stops a blocked read from another thread. Errors from requests and urllib3 are
+translated into the SSEError tree here and nowhere else.
+
+Why ``read1``: fixed-size reads (``iter_content(n)``, ``raw.read(n)``) wait for n bytes or the
+end of the body, which holds events back on responses without chunked encoding; ``read1``
+returns whatever has arrived. Why ``shutdown``: ``Response.close()`` from another thread waits
+for the reader's buffer lock, i.e. for the server to send something; shutting the socket down
+first wakes the blocked read at once (urllib3 >= 2.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import email.utils
+import logging
+import socket
+import threading
+import time
+from typing import Any, Mapping, Optional, Protocol
+
+import requests
+import requests.adapters
+import urllib3
+import urllib3.exceptions
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
+
+__all__ = [
+    "InterruptibleAdapter",
+    "Request",
+    "RequestsTransport",
+    "Stream",
+    "Transport",
+    "new_session",
+]
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 64 * 1024
+ERROR_BODY_LIMIT = 4096
+#: Statuses that go through the reconnect policy; any other non-200 fails at once.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What to send. ``headers`` already holds the SSE headers and ``Last-Event-ID``."""
+
+    method: str
+    url: str
+    params: Optional[Mapping[str, Any]] = None
+    headers: Optional[Mapping[str, Any]] = None
+    json: Any = None
+    data: Any = None
+    auth: Any = None
+    verify: Any = None
+    cert: Any = None
+    proxies: Optional[Mapping[str, str]] = None
+
+
+class Stream(Protocol):
+    """An open, accepted ``text/event-stream`` response."""
+
+    url: str
+
+    def read(self) -> bytes:
+        """The bytes that have arrived (waiting for at least one), or b"" at the end."""
+
+    def abort(self) -> None:
+        """From any thread: wake a blocked read and release the socket."""
+
+    def close(self) -> None:
+        """From the reading thread, after the end: release the connection."""
+
+
+class Transport(Protocol):
+    """Opens streams. The connection talks to this seam only, so tests can fake it."""
+
+    def open(
+        self, request: Request, timeout: float, read_timeout: Optional[float]
+    ) -> Optional[Stream]:
+        """Send ``request``; return the stream, or ``None`` when the server answered 204 (the
+        server's way of saying: stop, do not reconnect). Raises ConnectError, HTTPStatusError or
+        ContentTypeError."""
+
+    def abort(self) -> None:
+        """From any thread: interrupt an ``open`` in progress (waiting for headers)."""
+
+    def poll(self, url: str, headers: Mapping[str, Any], timeout: float) -> bytes:
+        """GET ``url`` for the polling fallback; return the body of a 200 response. Raises
+        ConnectError or HTTPStatusError."""
+
+    def close(self) -> None:
+        """Release what the transport owns (its own session)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupting a request before its headers arrive
+#
+# requests gives no handle on the socket of a request in flight. An adapter whose pools note,
+# per thread, the connection each request takes lets another thread shut that socket down.
+
+
+class _InFlight(threading.local):
+    transport: Optional[RequestsTransport] = None
+
+
+_in_flight = _InFlight()
+
+
+def _note_connection(connection: Any) -> None:
+    transport = _in_flight.transport
+    if transport is not None:
+        transport.note_connection(connection)
+
+
+class _NotingHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: Optional[float] = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _note_connection(connection)
+        return connection
+
+
+class _NotingHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: Optional[float] = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _note_connection(connection)
+        return connection
+
+
+_NOTING_POOLS = {"http": _NotingHTTPPool, "https": _NotingHTTPSPool}
+
+
+class InterruptibleAdapter(requests.adapters.HTTPAdapter):
+    """An HTTPAdapter that never retries (ours is the only retry layer) and whose requests can
+    be interrupted from another thread while they wait for the response headers."""
+
+    def __init__(self, pool_maxsize: int = 100) -> None:
+        super().__init__(pool_connections=10, pool_maxsize=pool_maxsize, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _NOTING_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _NOTING_POOLS
+        return manager
+
+
+def new_session(pool_maxsize: int = 100) -> requests.Session:
+    """A requests Session with :class:`InterruptibleAdapter` mounted for http and https."""
+    session = requests.Session()
+    adapter = InterruptibleAdapter(pool_maxsize)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _shutdown_socket(sock: Optional[socket.socket]) -> None:
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class RequestsTransport:
+    """Opens streams with requests: the caller's session, or one of its own."""
+
+    def __init__(self, session: Optional[requests.Session] = None) -> None:
+        self._owns_session = session is None
+        self.session = session if session is not None else new_session()
+        self._lock = threading.Lock()
+        self._opening: Any = None  # the urllib3 connection of a request waiting for headers
+        self._aborted = False
+
+    def open(
+        self, request: Request, timeout: float, read_timeout: Optional[float]
+    ) -> Optional[Stream]:
+        with self._lock:
+            self._aborted = False
+        _in_flight.transport = self
+        try:
+            response = self._send(request, timeout)
+        finally:
+            _in_flight.transport = None
+            with self._lock:
+                self._opening = None
+                aborted = self._aborted
+        if aborted:
+            response.close()
+            raise ConnectError(
+                f"the request to {request.url} was interrupted (close or reconnect)",
+                url=request.url,
+            )
+        return _accept(response, request.url, read_timeout)
+
+    def _send(self, request: Request, timeout: float) -> requests.Response:
+        kwargs: dict[str, Any] = {
+            "params": request.params,
+            "headers": request.headers,
+            "json": request.json,
+            "data": request.data,
+            "auth": request.auth,
+            "cert": request.cert,
+            "proxies": request.proxies,
+            "timeout": (timeout, timeout),
+            "stream": True,
+        }
+        if request.verify is not None:
+            kwargs["verify"] = request.verify
+        try:
+            return self.session.request(request.method, request.url, **kwargs)
+        except requests.exceptions.RequestException as error:
+            with self._lock:
+                aborted = self._aborted
+            if aborted:
+                raise ConnectError(
+                    f"the request to {request.url} was interrupted (close or reconnect)",
+                    url=request.url,
+                ) from error
+            raise _translate(error, request.url, timeout) from error
+
+    def note_connection(self, connection: Any) -> None:
+        """Called in the requesting thread with each urllib3 connection the request takes."""
+        with self._lock:
+            self._opening = connection
+            aborted = self._aborted
+        if aborted:
+            _shutdown_socket(getattr(connection, "sock", None))
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            connection = self._opening
+        if connection is not None:
+            _shutdown_socket(getattr(connection, "sock", None))
+
+    def poll(self, url: str, headers: Mapping[str, Any], timeout: float) -> bytes:
+        try:
+            response = self.session.get(
+                url, headers=dict(headers), timeout=(timeout, timeout), stream=True
+            )
+        except requests.exceptions.RequestException as error:
+            raise _translate(error, url, timeout) from error
+        if response.status_code != 200:
+            raise _status_error(response, url)
+        try:
+            return response.content
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+
+def _accept(
+    response: requests.Response, url: str, read_timeout: Optional[float]
+) -> Optional[Stream]:
+    """Check status and media type; turn an accepted response into a stream."""
+    status = response.status_code
+    if status == 204:
+        response.close()
+        return None
+    if status != 200:
+        raise _status_error(response, url)
+    content_type = response.headers.get("Content-Type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "text/event-stream":
+        response.close()
+        raise ContentTypeError(
+            f"{url} answered 200 with Content-Type {content_type or '(none)'!r}, not "
+            "text/event-stream: check the URL, and that the server streams Server-Sent Events "
+            "(an HTML page usually means a login or error page)",
+            url=url,
+            content_type=content_type,
+        )
+    return _RequestsStream(response, url, read_timeout)
+
+
+def _status_error(response: requests.Response, url: str) -> HTTPStatusError:
+    status = response.status_code
+    body = b""
+    try:
+        body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
+    except Exception:  # the body is a courtesy; the status is the error
+        log.debug("could not read the error body from %s", url, exc_info=True)
+    finally:
+        response.close()
+    text = body.decode("utf-8", "replace")
+    retryable = status in RETRYABLE_STATUSES
+    advice = (
+        "retried under the reconnect policy"
+        if retryable
+        else "check the URL, method, headers and credentials"
+    )
+    snippet = f": {text[:200]!r}" if text.strip() else ""
+    return HTTPStatusError(
+        f"{url} answered {status} {response.reason or ''}".rstrip() + f"{snippet} ({advice})",
+        url=url,
+        status_code=status,
+        headers=dict(response.headers),
+        body=text,
+        response=response,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def is_retryable_status(status: int) -> bool:
+    """5xx, 408 and 429 go through the reconnect policy; other failures are final."""
+    return status in RETRYABLE_STATUSES
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit() and value.isascii():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _translate(error: requests.exceptions.RequestException, url: str, timeout: float) -> SSEError:
+    if isinstance(error, requests.exceptions.Timeout):
+        return ConnectError(
+            f"no response headers from {url} within timeout={timeout}s; check that the server "
+            "is up, or raise timeout",
+            url=url,
+        )
+    return ConnectError(f"could not connect to {url}: {error}", url=url)
+
+
+class _RequestsStream:
+    def __init__(
+        self, response: requests.Response, url: str, read_timeout: Optional[float]
+    ) -> None:
+        self.response = response
+        self.url = url
+        self._raw: urllib3.HTTPResponse = response.raw
+        self._read_timeout = read_timeout
+        self._aborted = False
+        connection = self._raw.connection
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
+            sock.settimeout(read_timeout)
+
+    def read(self) -> bytes:
+        try:
+            return self._raw.read1(READ_SIZE, decode_content=True)
+        except Exception as error:
+            if self._aborted:
+                return b""  # close() interrupted the read: a clean stop, not a failure
+            raise self._translate(error) from error
+
+    def _translate(self, error: Exception) -> SSEError:
+        if isinstance(error, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError)):
+            return ReadTimeout(
+                f"{self.url} sent nothing (not even a comment) for read_timeout="
+                f"{self._read_timeout}s; the stream is treated as dead. Raise read_timeout if "
+                "the server's keep-alives are sparser",
+                url=self.url,
+                timeout=self._read_timeout or 0.0,
+            )
+        return ConnectError(f"the stream from {self.url} broke off: {error}", url=self.url)
+
+    def abort(self) -> None:
+        self._aborted = True
+        try:
+            self._raw.shutdown()
+        except (ValueError, RuntimeError, OSError, AttributeError):
+            pass  # already released or closed: nothing is blocked on it
+        try:
+            self.response.close()
+        except Exception:
+            log.debug("closing %s after abort failed", self.url, exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self._raw.release_conn()
+        except Exception:
+            log.debug("releasing the connection of %s failed", self.url, exc_info=True)
+        self.response.close()

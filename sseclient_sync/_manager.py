@@ -1,0 +1,200 @@
+"""ConnectionManager: a registry of live connections with create / close / close-all / count,
+supervision of reader threads, and the module-level functions over a default manager.
+
+One lock guards the registry and nothing else: it is never held while a connection opens,
+closes, joins its thread or runs a callback, so every method is safe from any thread and from
+inside any callback.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from typing import Any, Optional
+from urllib.parse import urljoin
+
+import requests
+
+from ._connection import Connection
+from ._http import new_session
+from ._options import build_options, merge_options
+
+__all__ = [
+    "ConnectionManager",
+    "close_all_sse_connections",
+    "close_sse_connection",
+    "create_sse_connection",
+    "get_all_sse_connections",
+    "get_sse_connection_count",
+    "is_sse_connection_open",
+]
+
+log = logging.getLogger(__name__)
+
+_managers: weakref.WeakSet[ConnectionManager] = weakref.WeakSet()
+
+
+class ConnectionManager:
+    """Creates connections and keeps track of the live ones.
+
+    ``base_url`` is joined with relative URLs given to :meth:`create`; ``session`` is shared by
+    every connection (connection reuse, auth, proxies); without one the manager makes its own,
+    whose requests ``close()`` can interrupt even while they wait for response headers.
+    ``default_options`` are connection options that every :meth:`create` starts from: a call's
+    option replaces them, ``None`` inherits, and ``params``/``headers``/``proxies`` merge.
+
+    A context manager: leaving the ``with`` block closes every connection. The manager also
+    restarts a connection's reader thread that died of an internal error (a reconnect within
+    the connection's Retry budget).
+    """
+
+    def __init__(
+        self,
+        base_url: Optional[str] = None,
+        session: Optional[requests.Session] = None,
+        **default_options: Any,
+    ) -> None:
+        build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
+        if "session" in default_options:
+            raise TypeError("pass the manager's session as ConnectionManager(session=...)")
+        self.base_url = base_url
+        self._defaults = dict(default_options)
+        self._session = session
+        self._owns_session = session is None
+        self._lock = threading.Lock()
+        self._connections: dict[str, Connection] = {}
+        _managers.add(self)
+
+    def create(self, url: str, **options: Any) -> Connection:
+        """Open a connection with its own reader thread and return it once the stream is open
+        (``wait_open=False``: at once). Raises the final error if it cannot open within the
+        retry budget, and ``TypeError``/``ValueError`` for a bad option."""
+        merged = merge_options(self._defaults, options)
+        wait_open = merged.pop("wait_open", True)
+        if merged.get("session") is None:
+            merged["session"] = self._shared_session()
+        full_url = urljoin(self.base_url, url) if self.base_url else url
+        connection = Connection(full_url, build_options(full_url, merged))
+        connection.on_end = self._forget
+        connection.on_reader_death = self._restart
+        with self._lock:
+            self._connections[connection.id] = connection
+        connection.start()
+        if wait_open is None or wait_open:
+            connection.wait_open()
+        return connection
+
+    def get(self, conn_id: str) -> Optional[Connection]:
+        """The live connection with this id, or None."""
+        with self._lock:
+            return self._connections.get(conn_id)
+
+    def close(self, connection: Connection) -> None:
+        """Close one connection; closing twice does nothing."""
+        connection.close()
+
+    def close_all(self) -> None:
+        """Close every live connection of this manager."""
+        for connection in self.all():
+            connection.close()
+
+    def is_open(self, connection: Connection) -> bool:
+        """True while the connection's stream is open and delivering."""
+        return connection.is_open()
+
+    def all(self) -> list[Connection]:
+        """The live (not yet ended) connections."""
+        with self._lock:
+            return list(self._connections.values())
+
+    def count(self) -> int:
+        """How many live connections there are."""
+        with self._lock:
+            return len(self._connections)
+
+    def shutdown(self) -> None:
+        """Close every connection and the manager's own session."""
+        self.close_all()
+        with self._lock:
+            session, self._session = (self._session if self._owns_session else None), None
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> ConnectionManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<ConnectionManager {self.count()} connections base_url={self.base_url!r}>"
+
+    def _shared_session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = new_session()
+                self._owns_session = True
+            return self._session
+
+    def _forget(self, connection: Connection) -> None:
+        with self._lock:
+            self._connections.pop(connection.id, None)
+
+    def _restart(self, connection: Connection, cause: BaseException) -> None:
+        log.warning("restarting the reader of %s after it died: %r", connection.url, cause)
+        connection.restart_reader(cause)
+
+
+_default_manager: Optional[ConnectionManager] = None
+_default_lock = threading.Lock()
+
+
+def default_manager() -> ConnectionManager:
+    """The manager behind the module-level functions, made on first use."""
+    global _default_manager
+    with _default_lock:
+        if _default_manager is None:
+            _default_manager = ConnectionManager()
+        return _default_manager
+
+
+def create_sse_connection(url: str, **options: Any) -> Connection:
+    """Open a new, independent connection; see :meth:`ConnectionManager.create`."""
+    return default_manager().create(url, **options)
+
+
+def close_sse_connection(conn: Connection) -> None:
+    """Close one connection; closing twice is a no-op."""
+    default_manager().close(conn)
+
+
+def close_all_sse_connections() -> None:
+    """Close every connection of the default manager."""
+    default_manager().close_all()
+
+
+def is_sse_connection_open(conn: Connection) -> bool:
+    """True while the stream is open and delivering."""
+    return default_manager().is_open(conn)
+
+
+def get_all_sse_connections() -> list[Connection]:
+    """The live (not yet ended) connections of the default manager."""
+    return default_manager().all()
+
+
+def get_sse_connection_count() -> int:
+    """How many live connections the default manager has."""
+    return default_manager().count()
+
+
+@atexit.register
+def _close_everything_at_exit() -> None:
+    # Reader threads are daemons, so nothing would hang; closing lets servers see a clean end.
+    for manager in list(_managers):
+        try:
+            manager.close_all()
+        except Exception:
+            log.debug("closing connections at exit failed", exc_info=True)

@@ -1,0 +1,192 @@
+"""Connection options: checked once, eagerly, with the bad value in the message; merged over a
+manager's defaults. Every option is documented here, where it is defined."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import random
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
+
+from ._models import Event, Status
+from ._parser import DEFAULT_MAX_EVENT_SIZE
+from ._retry import Retry
+
+if TYPE_CHECKING:
+    import requests
+
+    from ._connection import Connection
+
+__all__ = ["Options", "Runtime", "build_options", "merge_options"]
+
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
+
+
+def _wait_on_event(stop: threading.Event, seconds: float) -> bool:
+    return stop.wait(seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The clock, the randomness and the interruptible wait a connection uses. Tests swap them
+    for fakes so reconnect timing is checked without real sleeping. ``wait(stop, seconds)``
+    returns True when ``stop`` was set (the wait was cut short)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    random: Callable[[], float] = random.random
+    wait: Callable[[threading.Event, float], bool] = _wait_on_event
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Every option of a connection, checked. See the README's option table for the prose."""
+
+    # Request
+    method: str = "GET"
+    params: Optional[Mapping[str, Any]] = None
+    headers: Optional[Mapping[str, str]] = None
+    json: Any = None
+    data: Any = None
+    session: Optional[requests.Session] = None
+    auth: Any = None
+    verify: Any = None
+    cert: Any = None
+    proxies: Optional[Mapping[str, str]] = None
+    # Timing
+    timeout: float = 15.0
+    read_timeout: Optional[float] = 60.0
+    # Reconnect and resume
+    retry: Retry = Retry()
+    last_event_id: Optional[str] = None
+    resume: Optional[Callable[[Connection], Optional[Mapping[str, Any]]]] = None
+    # Completion
+    done: Optional[Callable[[Event], bool]] = None
+    # Delivery
+    on_open: Optional[Callable[[Connection], Any]] = None
+    on_message: Optional[Callable[[Event], Any]] = None
+    on_error: Optional[Callable[[BaseException], Any]] = None
+    on_complete: Optional[Callable[[Connection], Any]] = None
+    on_close: Optional[Callable[[Connection], Any]] = None
+    on_status: Optional[Callable[[Connection, Status, Status], Any]] = None
+    queue_size: int = 1000
+    dedup: bool = True
+    max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE
+    # Fallback
+    poll_url: Optional[str] = None
+    poll_interval: float = 5.0
+    # create_sse_connection
+    wait_open: bool = True
+    # Injected by tests; not part of the public API.
+    runtime: Runtime = Runtime()
+    transport: Any = None
+
+
+_FIELDS = {field.name for field in dataclasses.fields(Options)}
+_PUBLIC = sorted(_FIELDS - {"runtime", "transport"})
+_CALLBACKS = (
+    "resume",
+    "done",
+    "on_open",
+    "on_message",
+    "on_error",
+    "on_complete",
+    "on_close",
+    "on_status",
+)
+_MERGED_DICTS = ("params", "headers", "proxies")
+
+
+def build_options(url: str, options: Mapping[str, Any]) -> Options:
+    """Check ``url`` and the keyword options of ``create_sse_connection``; raise ``TypeError``
+    or ``ValueError`` naming the option, the bad value and what is expected."""
+    _check_url("url", url)
+    unknown = [name for name in options if name not in _FIELDS]
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _PUBLIC, n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(_PUBLIC)}"
+        )
+        raise TypeError(f"unknown option {name!r}{hint}")
+    values = {name: value for name, value in options.items() if value is not None}
+    if options.get("retry") is not None:
+        values["retry"] = Retry.from_option(options["retry"])
+    if "read_timeout" in options:
+        values["read_timeout"] = options["read_timeout"]
+    if "max_event_size" in options:
+        values["max_event_size"] = options["max_event_size"]
+    built = Options(**values)
+    _check(built)
+    return built
+
+
+def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager's defaults with a call's options over them: ``None`` inherits the default,
+    dict options (params, headers, proxies) are merged key by key, the rest replace."""
+    merged = dict(defaults)
+    for name, value in overrides.items():
+        if value is None and name in merged:
+            continue
+        if (
+            name in _MERGED_DICTS
+            and isinstance(merged.get(name), Mapping)
+            and isinstance(value, Mapping)
+        ):
+            merged[name] = {**merged[name], **value}
+        else:
+            merged[name] = value
+    return merged
+
+
+def _check(options: Options) -> None:
+    method = options.method
+    if not isinstance(method, str) or method.upper() not in _HTTP_METHODS:
+        raise ValueError(f"method must be one of {sorted(_HTTP_METHODS)}, got {method!r}")
+    if options.json is not None and options.data is not None:
+        raise ValueError("pass either json= or data=, not both")
+    for name in ("params", "headers", "proxies"):
+        value = getattr(options, name)
+        if value is not None and not isinstance(value, Mapping):
+            raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
+    _check_positive("timeout", options.timeout)
+    if options.read_timeout is not None:
+        _check_positive("read_timeout", options.read_timeout)
+    _check_positive("poll_interval", options.poll_interval)
+    if (
+        not isinstance(options.queue_size, int)
+        or isinstance(options.queue_size, bool)
+        or (options.queue_size < 1)
+    ):
+        raise ValueError(f"queue_size must be an int >= 1, got {options.queue_size!r}")
+    size = options.max_event_size
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise ValueError(f"max_event_size must be a positive int or None, got {size!r}")
+    last_id = options.last_event_id
+    if last_id is not None and (not isinstance(last_id, str) or set(last_id) & {"\0", "\r", "\n"}):
+        raise ValueError(f"last_event_id must be a str without NUL, CR or LF, got {last_id!r}")
+    for name in _CALLBACKS:
+        value = getattr(options, name)
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable, got {value!r}")
+    if options.poll_url is not None:
+        _check_url("poll_url", options.poll_url)
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _check_url(name: str, url: object) -> None:
+    if not isinstance(url, str):
+        raise TypeError(f"{name} must be a str, got {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"{name} must be an absolute http:// or https:// URL, got {url!r} "
+            "(give a manager a base_url to use relative URLs)"
+        )

@@ -1,0 +1,64 @@
+"""The polling fallback's wire format: a JSON body ``{"events": [{"id", "event", "data"}]}``.
+
+Pure: it turns a decoded body into events and says clearly what is wrong with a bad one. The
+loop that polls lives in the connection; the HTTP request in ``_http``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from ._models import Event
+
+__all__ = ["parse_poll_body"]
+
+
+def parse_poll_body(
+    body: bytes, url: str, last_event_id: Optional[str]
+) -> tuple[list[Event], list[int]]:
+    """Return the events of a poll response and the positions of those with their own id.
+
+    An event without an ``id`` carries the last event ID in force, as on a stream. Raises
+    ``ValueError`` naming the URL and the problem for a body of any other shape.
+    """
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"the poll response from {url} is not JSON: {error}") from error
+    items = document.get("events") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ValueError(
+            f'the poll response from {url} must be an object {{"events": [...]}}, '
+            f"got {_shape(document)}"
+        )
+    events: list[Event] = []
+    own_ids: list[int] = []
+    for index, item in enumerate(items):
+        event = _event_from(item, index, url, last_event_id)
+        if isinstance(item, dict) and item.get("id") is not None:
+            own_ids.append(len(events))
+        last_event_id = event.id
+        events.append(event)
+    return events, own_ids
+
+
+def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -> Event:
+    if not isinstance(item, dict):
+        raise ValueError(f"event {index} of the poll response from {url} is not an object")
+    event_type = item.get("event") or "message"
+    data = item.get("data", "")
+    event_id = item.get("id")
+    if not isinstance(data, str):
+        data = json.dumps(data)  # a structured payload travels as its JSON text, as on a stream
+    if not isinstance(event_type, str) or (event_id is not None and not isinstance(event_id, str)):
+        raise ValueError(
+            f"event {index} of the poll response from {url} needs string 'event' and 'id'"
+        )
+    return Event(event_type, data, last_event_id if event_id is None else event_id)
+
+
+def _shape(document: Any) -> str:
+    if isinstance(document, dict):
+        return f"an object with keys {sorted(document)[:5]}"
+    return type(document).__name__
