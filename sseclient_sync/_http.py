@@ -355,6 +355,8 @@ class _RequestsStream:
         self._aborted = False
         connection = self._raw.connection
         sock = getattr(connection, "sock", None)
+        #: This stream's own socket, kept so that abort() can close it for good (see there).
+        self._sock: Optional[socket.socket] = sock
         if sock is not None:
             # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
             sock.settimeout(read_timeout)
@@ -388,6 +390,16 @@ class _RequestsStream:
             self.response.close()
         except Exception:
             log.debug("closing %s after abort failed", self.url, exc_info=True)
+        # The shutdown makes the reader's read1() see a clean end of the body, and urllib3 then
+        # hands the connection back to the pool, racing response.close(): the half-shut
+        # socket could stay open in the pool, and the server would go on writing to it. Close
+        # our own socket for good, whoever holds the connection now; a pooled connection whose
+        # socket is closed is replaced by a new one when it is next taken.
+        sock = self._sock
+        if sock is not None:
+            _shutdown_socket(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def close(self) -> None:
         try:
