@@ -545,9 +545,13 @@ class Connection:
             self._put(events)
         if on_message is not None or subscribers:
             for event in events:
+                if self._stop.is_set():
+                    break  # a callback closed the connection: nothing is delivered after close()
                 if on_message is not None:
                     self._call_user(on_message, event)
                 for handler in subscribers.get(event.event, ()):
+                    if self._stop.is_set():
+                        break
                     self._call_user(handler, event)
         return completed
 
