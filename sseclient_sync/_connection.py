@@ -16,6 +16,7 @@ import collections
 import logging
 import queue
 import threading
+import time
 import uuid
 from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
@@ -44,6 +45,8 @@ DEDUP_WINDOW = 10_000
 #: How long ``close()`` waits for a reader thread that is inside a user callback.
 CLOSE_JOIN_TIMEOUT = 2.0
 _QUEUE_POLL = 0.1
+#: While close() waits for the reader, how often it interrupts the reader's I/O again.
+_REINTERRUPT_INTERVAL = 0.005
 
 Handler = Callable[[Event], Any]
 
@@ -174,7 +177,7 @@ class Connection:
         self._drain_queue()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            reader.join(CLOSE_JOIN_TIMEOUT)
+            self._join_interrupting(reader)
             if reader.is_alive():
                 log.warning(
                     "the reader of %s is still inside a callback %.1fs after close(); it stops "
@@ -187,6 +190,17 @@ class Connection:
         self._put_end()
         if reader is None or not reader.is_alive():
             self._transport.close()
+
+    def _join_interrupting(self, reader: threading.Thread) -> None:
+        """Join the reader, interrupting its I/O again while it runs: the first interrupt can
+        come just before the reader starts a request (the transport then forgets it) or while
+        the request is still connecting (there is no socket to shut down yet)."""
+        deadline = time.monotonic() + CLOSE_JOIN_TIMEOUT
+        while True:
+            reader.join(min(_REINTERRUPT_INTERVAL, max(0.0, deadline - time.monotonic())))
+            if not reader.is_alive() or time.monotonic() >= deadline:
+                return
+            self._interrupt_io()
 
     def reconnect(self) -> None:
         """Drop the current stream and open a new one at once (resuming from the last event ID),
