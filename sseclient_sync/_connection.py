@@ -215,9 +215,21 @@ class Connection:
         """The events in order, until the connection ends; then raise its error if it failed.
         ``timeout`` bounds the wait for each next event (``TimeoutError`` past it)."""
         self._iterating = True
+        pending = self._pending
         while True:
-            while self._pending:
-                yield self._pending.popleft()
+            if self._stop.is_set():
+                # close() began: the events not yet iterated are discarded, and so is a batch
+                # the reader queued while close() was draining the queue; handing that one out
+                # would skip the discarded events silently and carry on after them.
+                pending.clear()
+            else:
+                try:
+                    event = pending.popleft()
+                except IndexError:  # empty (close() clears it from another thread, too)
+                    pass
+                else:
+                    yield event
+                    continue
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -230,7 +242,8 @@ class Connection:
                 if item.error is not None:
                     raise item.error
                 return
-            self._pending.extend(item)
+            if not self._stop.is_set():
+                pending.extend(item)
 
     def __iter__(self) -> Iterator[Event]:
         return self.events()
