@@ -734,7 +734,7 @@ def write_field(draw: st.DrawFn, name: str, value: str) -> str:
 @st.composite
 def encoded_by_hand(
     draw: st.DrawFn, events: List[Tuple[str, str, Optional[str], Optional[int]]]
-) -> List[str]:  # noqa: E501
+) -> List[str]:
     """The lines of a stream for ``events``, written independently of Event.encode: fields in
     random order (data lines keep theirs), optional comments and empty blocks between."""
     lines: List[str] = []
@@ -777,8 +777,9 @@ def with_line_ends(draw: st.DrawFn, lines: List[str]) -> str:
     return "".join(out)
 
 
-def cut(draw: st.DrawFn, raw: bytes) -> List[bytes]:
-    points = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=12)))
+def cut(data: st.DataObject, raw: bytes) -> List[bytes]:
+    """``raw`` cut at random places into feeds, some of them empty."""
+    points = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=12)))
     return [raw[start:end] for start, end in zip([0, *points], [*points, len(raw)])]
 
 
@@ -815,7 +816,7 @@ def test_random_streams_parse_back_to_their_events(
     text = (BOM if bom else "") + data.draw(with_line_ends(lines))
     raw = text.encode("utf-8")
     want, last_id, last_retry = expected_events(events, initial_id)
-    outcome = run(cut(data.draw, raw), last_event_id=initial_id)
+    outcome = run(cut(data, raw), last_event_id=initial_id)
     assert list(outcome.items) == want
     assert (outcome.last_event_id, outcome.retry) == (last_id, last_retry)
     assert outcome.marked == tuple(i for i, event in enumerate(events) if event[2] is not None)
@@ -846,7 +847,7 @@ LIMIT_LINES = st.sampled_from(
 
 def model_with_limit(
     blocks: List[List[str]], limit: int
-) -> Tuple[List[Item], Optional[str], Optional[int]]:  # noqa: E501
+) -> Tuple[List[Item], Optional[str], Optional[int]]:
     items: List[Item] = []
     last_id: Optional[str] = None
     retry: Optional[int] = None
@@ -895,6 +896,6 @@ def test_limit_gives_the_same_outcome_however_the_stream_is_cut(
     items, last_id, retry = model_with_limit(blocks, limit)
     whole = run([raw], max_event_size=limit)
     assert (list(whole.items), whole.last_event_id, whole.retry) == (items, last_id, retry)
-    assert run(cut(data.draw, raw), max_event_size=limit).comparable == whole.comparable
+    assert run(cut(data, raw), max_event_size=limit).comparable == whole.comparable
     bytewise = run([raw[i : i + 1] for i in range(len(raw))], max_event_size=limit)
     assert bytewise.comparable == whole.comparable
