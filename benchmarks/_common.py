@@ -223,6 +223,34 @@ def read_plain(
         response.close()
 
 
+def library_state() -> str:
+    """Which sseclient_sync is measured: its version, and the checkout's commit if any."""
+    import sseclient_sync
+
+    state = f"sseclient_sync {sseclient_sync.__version__}"
+    try:
+        head = subprocess.run(
+            ["git", "-C", ROOT, "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "sseclient_sync"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return state
+    changed = f" + uncommitted changes to {len(dirty.splitlines())} file(s)" if dirty else ""
+    if len(head) > 60:
+        head = head[:57] + "..."
+    return f"{state} at {head}{changed}"
+
+
 # --- Figures ------------------------------------------------------------------------------
 
 

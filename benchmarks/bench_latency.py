@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import requests
 from _common import (
     Cell,
+    library_state,
     open_plain,
     percentile,
     print_table,
@@ -214,6 +215,7 @@ def main() -> int:
         f"{INTERVAL * 1000:.0f} ms, {total} per row ({rounds} interleaved round(s)) after a "
         f"warm-up event; server in this process; load average {os.getloadavg()[0]:.2f}"
     )
+    print(library_state())
     with SSEServer() as server:
         stamping = StampingServer(server)
         for name, framing, consume, count, _ in schedule:

@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (
     Cell,
     ServerProcess,
+    library_state,
     open_plain,
     print_table,
     proc_status_kib,
@@ -174,6 +175,7 @@ def main() -> int:
         f"{INTERVAL * 1000:.0f} ms; server in its own process; each run a fresh process; "
         f"{rounds} interleaved round(s), best shown; load average {os.getloadavg()[0]:.2f}"
     )
+    print(library_state())
     rows: List[List[Cell]] = []
     verdicts = []
     notes: List[str] = []

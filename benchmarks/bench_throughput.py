@@ -19,14 +19,22 @@ Diagnostic rows, not part of the target, split the client's cost: ``dedup=False`
 requests' own ``raw.read1(65536)`` (urllib3) feeding SSEParser in one thread, which is what
 the client's reader thread reads through.
 
+``--breakdown`` adds a second table that needs no network: the same response bytes, read
+from memory, through each layer in turn (http.client read1; urllib3's read1 on top of it;
+a Connection fed by that through the private ``transport`` seam, consumed by ``on_message``
+and by iteration, with and without dedup), to show where the client's time per event goes.
+
 Target: the client within 1.25x of the baseline's time. Usage:
-``python benchmarks/bench_throughput.py [--quick]``.
+``python benchmarks/bench_throughput.py [--quick] [--breakdown]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import http.client
+import io
+import itertools
 import os
 import socket
 import statistics
@@ -38,10 +46,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import requests
+import urllib3
 from _common import (
     GROUP,
     Cell,
     ServerProcess,
+    chunk,
+    library_state,
     open_plain,
     print_table,
     read_plain,
@@ -104,6 +115,159 @@ def server_alone(server: ServerProcess, path: str) -> int:
 Runner = Callable[[ServerProcess, str], int]
 
 
+# --- the breakdown: the same bytes from memory, through each layer ---------------------------
+
+
+class _MemorySocket:
+    """Enough of a socket for http.client.HTTPResponse: its bytes come from memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self._data))
+
+
+def _response_bytes(framing: str, count: int) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    if framing == "chunked":
+        body = b"".join(chunk(small_event(seq)) for seq in range(count)) + b"0\r\n\r\n"
+        return head + b"Transfer-Encoding: chunked\r\n\r\n" + body
+    return head + b"Connection: close\r\n\r\n" + b"".join(map(small_event, range(count)))
+
+
+def _plain_response(data: bytes) -> http.client.HTTPResponse:
+    response = http.client.HTTPResponse(_MemorySocket(data))  # type: ignore[arg-type]
+    response.begin()
+    return response
+
+
+def _urllib3_response(data: bytes) -> urllib3.HTTPResponse:
+    response = _plain_response(data)
+    return urllib3.HTTPResponse(
+        body=response,
+        headers=dict(response.getheaders()),
+        status=200,
+        preload_content=False,
+        original_response=response,
+    )
+
+
+class _MemoryStream:
+    """The Stream protocol of sseclient_sync._http over an in-memory urllib3 response."""
+
+    url = "http://memory.invalid/"
+
+    def __init__(self, data: bytes) -> None:
+        self._raw = _urllib3_response(data)
+
+    def read(self) -> bytes:
+        return self._raw.read1(65536, decode_content=True)
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _MemoryTransport:
+    """The Transport protocol: one in-memory stream, then nothing."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def open(self, request: object, timeout: float, read_timeout: object) -> _MemoryStream:
+        return _MemoryStream(self._data)
+
+    def abort(self) -> None:
+        pass
+
+    def poll(self, url: str, headers: object, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _read_all(read1: Callable[[], bytes]) -> int:
+    feed = SSEParser().feed
+    count = 0
+    while True:
+        data = read1()
+        if not data:
+            return count
+        count += len(feed(data))
+
+
+def _by_plain(data: bytes) -> int:
+    response = _plain_response(data)
+    return _read_all(lambda: response.read1(65536))
+
+
+def _by_urllib3(data: bytes) -> int:
+    response = _urllib3_response(data)
+    return _read_all(lambda: response.read1(65536, decode_content=True))
+
+
+def _by_callback(data: bytes, dedup: bool) -> int:
+    counter = itertools.count()
+    conn = sse.create_sse_connection(
+        MEMORY_URL,
+        transport=_MemoryTransport(data),
+        retry=0,
+        dedup=dedup,
+        on_message=lambda _event: next(counter),
+    )
+    conn.wait(TIMEOUT)
+    conn.close()
+    return conn.stats().messages_received
+
+
+def _by_iteration(data: bytes, dedup: bool) -> int:
+    count = 0
+    with sse.create_sse_connection(
+        MEMORY_URL, transport=_MemoryTransport(data), retry=0, dedup=dedup
+    ) as conn:
+        for _ in conn.events(timeout=TIMEOUT):
+            count += 1
+    return count
+
+
+MEMORY_URL = _MemoryStream.url
+LAYERS: List[Tuple[str, Callable[[bytes], int]]] = [
+    ("http.client read1 + SSEParser (= baseline)", _by_plain),
+    ("+ urllib3 read1 (requests' raw)", _by_urllib3),
+    ("+ Connection, on_message, dedup=False", lambda data: _by_callback(data, False)),
+    ("+ Connection, on_message, dedup=True", lambda data: _by_callback(data, True)),
+    ("+ Connection, iteration, dedup=False", lambda data: _by_iteration(data, False)),
+    ("+ Connection, iteration, dedup=True (= client)", lambda data: _by_iteration(data, True)),
+]
+
+
+def breakdown(count: int, rounds: int) -> None:
+    rows: List[List[Cell]] = []
+    for framing in ("chunked", "close"):
+        data = _response_bytes(framing, count)
+        times: Dict[str, List[float]] = {name: [] for name, _ in LAYERS}
+        for _ in range(rounds):
+            for name, run in LAYERS:
+                gc.collect()
+                start = time.process_time()
+                got = run(data)
+                times[name].append(time.process_time() - start)
+                if got != count:
+                    raise SystemExit(f"breakdown, {framing}, {name}: {got} of {count} events")
+        base = min(times[LAYERS[0][0]])
+        rows.append([f"{framing}, read from memory", "", ""])
+        for name, _ in LAYERS:
+            best = min(times[name])
+            rows.append([f"  {name}", best / count * 1e6, best / base])
+    print()
+    print(f"Breakdown: CPU time per event, no network, best of {rounds} rounds")
+    print_table(["layer", "CPU us/event", "x baseline"], rows)
+
+
 def timed(run: Runner, server: ServerProcess, path: str) -> Tuple[float, int]:
     gc.collect()
     start = time.perf_counter()
@@ -114,6 +278,9 @@ def timed(run: Runner, server: ServerProcess, path: str) -> Tuple[float, int]:
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--quick", action="store_true", help="20k events instead of 200k")
+    options.add_argument(
+        "--breakdown", action="store_true", help="also split the cost by layer, from memory"
+    )
     args = options.parse_args()
     count = 20_000 if args.quick else 200_000
     rounds = 3
@@ -133,6 +300,7 @@ def main() -> int:
         f"server in its own process; {rounds} interleaved rounds, best shown; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
+    print(library_state())
     rows: List[List[Cell]] = []
     ratios: List[Tuple[str, Optional[float]]] = []
     errors: List[str] = []
@@ -200,6 +368,8 @@ def main() -> int:
             else " -> NOT met"
         )
     )
+    if args.breakdown:
+        breakdown(count, rounds)
     return 0
 
 
