@@ -355,8 +355,6 @@ class _RequestsStream:
         self._aborted = False
         connection = self._raw.connection
         sock = getattr(connection, "sock", None)
-        #: This stream's own socket, kept so that abort() can close it for good (see there).
-        self._sock: Optional[socket.socket] = sock
         if sock is not None:
             # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
             sock.settimeout(read_timeout)
@@ -382,24 +380,27 @@ class _RequestsStream:
 
     def abort(self) -> None:
         self._aborted = True
+        # None once urllib3 has handed the connection back to the pool (the body ended): it
+        # is no longer ours to shut down or close.
+        connection = self._raw.connection
         try:
             self._raw.shutdown()
         except (ValueError, RuntimeError, OSError, AttributeError):
             pass  # already released or closed: nothing is blocked on it
+        if connection is not None and self._raw.connection is connection:
+            # Close the connection before the response: closing the response first lets a
+            # reader woken by the shutdown find its body closed, take that for a clean end,
+            # and hand the half-shut connection back to the pool, where its socket stayed
+            # open and the server went on writing to it. A closed connection (sock=None) that
+            # reaches the pool is reconnected before it is used again.
+            try:
+                connection.close()
+            except Exception:
+                log.debug("closing the connection of %s failed", self.url, exc_info=True)
         try:
             self.response.close()
         except Exception:
             log.debug("closing %s after abort failed", self.url, exc_info=True)
-        # The shutdown makes the reader's read1() see a clean end of the body, and urllib3 then
-        # hands the connection back to the pool, racing response.close(): the half-shut
-        # socket could stay open in the pool, and the server would go on writing to it. Close
-        # our own socket for good, whoever holds the connection now; a pooled connection whose
-        # socket is closed is replaced by a new one when it is next taken.
-        sock = self._sock
-        if sock is not None:
-            _shutdown_socket(sock)
-            with contextlib.suppress(OSError):
-                sock.close()
 
     def close(self) -> None:
         try:
