@@ -72,7 +72,8 @@ class Stream(Protocol):
         """The bytes that have arrived (waiting for at least one), or b"" at the end."""
 
     def abort(self) -> None:
-        """From any thread: wake a blocked read and release the socket."""
+        """From any thread: wake a blocked read. From the reading thread (which calls it once
+        it is done with the stream, however the stream ended): also release the socket."""
 
     def close(self) -> None:
         """From the reading thread, after the end: release the connection."""
@@ -353,6 +354,7 @@ class _RequestsStream:
         self._raw: urllib3.HTTPResponse = response.raw
         self._read_timeout = read_timeout
         self._aborted = False
+        self._reader_ident = threading.get_ident()  # the thread that opened it reads it
         connection = self._raw.connection
         sock = getattr(connection, "sock", None)
         if sock is not None:
@@ -360,6 +362,8 @@ class _RequestsStream:
             sock.settimeout(read_timeout)
 
     def read(self) -> bytes:
+        if self._aborted:
+            return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
         try:
             return self._raw.read1(READ_SIZE, decode_content=True)
         except Exception as error:
@@ -380,23 +384,19 @@ class _RequestsStream:
 
     def abort(self) -> None:
         self._aborted = True
-        # None once urllib3 has handed the connection back to the pool (the body ended): it
-        # is no longer ours to shut down or close.
-        connection = self._raw.connection
         try:
             self._raw.shutdown()
         except (ValueError, RuntimeError, OSError, AttributeError):
             pass  # already released or closed: nothing is blocked on it
-        if connection is not None and self._raw.connection is connection:
-            # Close the connection before the response: closing the response first lets a
-            # reader woken by the shutdown find its body closed, take that for a clean end,
-            # and hand the half-shut connection back to the pool, where its socket stayed
-            # open and the server went on writing to it. A closed connection (sock=None) that
-            # reaches the pool is reconnected before it is used again.
-            try:
-                connection.close()
-            except Exception:
-                log.debug("closing the connection of %s failed", self.url, exc_info=True)
+        if threading.get_ident() != self._reader_ident:
+            # From another thread (close(), reconnect()) only wake the reader: it releases
+            # the connection itself when its read returns (the connection calls abort() again
+            # from the reading thread). Closing the response or the connection from here races
+            # the reader: it can take the closed body for a clean end and hand the half-shut
+            # connection back to the pool, with its socket left open; or take that connection
+            # from the pool for its next request while this thread is still closing it, which
+            # orphans the new socket and hangs the new request.
+            return
         try:
             self.response.close()
         except Exception:
