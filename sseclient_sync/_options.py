@@ -152,6 +152,11 @@ def _check(options: Options) -> None:
         value = getattr(options, name)
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
+    for key, header in (options.headers or {}).items():
+        if not isinstance(key, str) or not isinstance(header, (str, bytes)):
+            raise TypeError(
+                f"headers must map str names to str or bytes values, got {key!r}: {header!r}"
+            )
     _check_positive("timeout", options.timeout)
     if options.read_timeout is not None:
         _check_positive("read_timeout", options.read_timeout)

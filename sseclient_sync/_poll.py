@@ -46,16 +46,16 @@ def parse_poll_body(
 def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -> Event:
     if not isinstance(item, dict):
         raise ValueError(f"event {index} of the poll response from {url} is not an object")
-    event_type = item.get("event") or "message"
+    event_type = item.get("event")
     data = item.get("data", "")
     event_id = item.get("id")
+    if event_type is not None and not isinstance(event_type, str):
+        raise ValueError(f"event {index} of the poll response from {url} needs a string 'event'")
+    if event_id is not None and not isinstance(event_id, str):
+        raise ValueError(f"event {index} of the poll response from {url} needs a string 'id'")
     if not isinstance(data, str):
         data = json.dumps(data)  # a structured payload travels as its JSON text, as on a stream
-    if not isinstance(event_type, str) or (event_id is not None and not isinstance(event_id, str)):
-        raise ValueError(
-            f"event {index} of the poll response from {url} needs string 'event' and 'id'"
-        )
-    return Event(event_type, data, last_event_id if event_id is None else event_id)
+    return Event(event_type or "message", data, last_event_id if event_id is None else event_id)
 
 
 def _shape(document: Any) -> str:

@@ -36,9 +36,8 @@ class Retry:
 
     def __post_init__(self) -> None:
         _check_number("max_attempts", self.max_attempts, integer=True)
-        _check_number("delay", self.delay)
-        _check_number("max_delay", self.max_delay)
-        _check_number("jitter", self.jitter)
+        for name in ("delay", "backoff", "max_delay", "jitter"):
+            _check_number(name, getattr(self, name))
         if self.backoff < 1:
             raise ValueError(f"Retry(backoff=...) must be >= 1, got {self.backoff!r}")
         if self.jitter > 1:
@@ -82,9 +81,9 @@ class Retry:
         """
         base = self.delay if server_delay is None else server_delay
         try:
-            wait = min(base * self.backoff**attempt, self.max_delay)
-        except OverflowError:
-            wait = self.max_delay
+            wait = min(base * float(self.backoff) ** attempt, self.max_delay)
+        except OverflowError:  # a huge attempt number: the cap applies, unless there is no wait
+            wait = self.max_delay if base > 0 else 0.0
         spread = self.jitter * (2.0 * random() - 1.0)
         return max(0.0, wait * (1.0 + spread))
 
@@ -94,6 +93,7 @@ RetryOption = Union[Retry, int, bool, None]
 
 def _check_number(name: str, value: object, *, integer: bool = False) -> None:
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+    # `not value >= 0` also rejects NaN, which passes every `<` comparison.
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= 0:
         kind = "a non-negative int" if integer else "a non-negative number"
         raise ValueError(f"Retry({name}=...) must be {kind}, got {value!r}")

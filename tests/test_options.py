@@ -244,11 +244,6 @@ def test_dict_options_must_be_dicts(name: str, value: Any) -> None:
     assert type(value).__name__ in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-str header value is not checked eagerly; requests rejects it at send "
-    "time and the connection retries it as a ConnectError",
-)
 def test_a_header_value_that_is_not_a_string_is_rejected_eagerly() -> None:
     message = check_error(TypeError, "headers", {"X-Count": 5})
     assert "X-Count" in message

@@ -162,22 +162,8 @@ def test_the_wrong_shape_error_shows_the_keys_that_came() -> None:
         {"id": ["1"], "data": "a"},
         {"event": 5, "data": "a"},
         {"event": {"type": "x"}, "data": "a"},
-        pytest.param(
-            {"event": False, "data": "a"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a falsy non-string event type (False, 0, []) is replaced by "
-                "'message' by `or` before the type check",
-            ),
-        ),
-        pytest.param(
-            {"event": 0, "data": "a"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a falsy non-string event type (False, 0, []) is replaced by "
-                "'message' by `or` before the type check",
-            ),
-        ),
+        {"event": False, "data": "a"},
+        {"event": 0, "data": "a"},
     ],
 )
 def test_a_bad_item_is_a_value_error_naming_the_url_and_the_position(item: Any) -> None:
