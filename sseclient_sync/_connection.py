@@ -98,7 +98,7 @@ class Connection:
         self._pending: collections.deque[Event] = collections.deque()
         self._state_lock = threading.Lock()
         self._status = Status.CONNECTING
-        self._closing = False
+        self._closer: Optional[threading.Thread] = None  # the thread whose close() runs
         self._stop = threading.Event()  # close() began: every loop and wait checks it
         self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
         self._opened = threading.Event()  # first OPEN, or the end
@@ -167,10 +167,18 @@ class Connection:
     def close(self) -> None:
         """Stop the stream and the reader thread. Safe from any thread, from inside a callback,
         and twice (the second call does nothing). Events not yet iterated are discarded."""
+        current = threading.current_thread()
         with self._state_lock:
-            if self._closing:
-                return
-            self._closing = True
+            closer = self._closer
+            if closer is None:
+                self._closer = current
+        if closer is not None:
+            # Another close() is under way (close_all() in another thread, say): return once
+            # the connection is closed, as that call will. Not in the threads it may be waiting
+            # for (the reader, inside a callback) or running callbacks in (its own on_close).
+            if current is not closer and current is not self._reader:
+                self._ended.wait(CLOSE_JOIN_TIMEOUT + 1.0)
+            return
         self._stop.set()
         self._wake.set()
         self._interrupt_io()
