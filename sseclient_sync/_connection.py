@@ -102,6 +102,7 @@ class Connection:
         self._stop = threading.Event()  # close() began: every loop and wait checks it
         self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
         self._opened = threading.Event()  # first OPEN, or the end
+        self._was_open = False  # a stream was open once (then wait_open() never raises)
         self._ended = threading.Event()
         self._end: Optional[_End] = None
         self._final_error: Optional[BaseException] = None
@@ -154,8 +155,14 @@ class Connection:
         """Block until the stream is open, polling, or ended; raise the error if it failed
         before ever opening."""
         self._opened.wait()
-        if self._status is Status.FAILED and self._final_error is not None:
+        if (
+            self._status is Status.FAILED
+            and self._final_error is not None
+            and not self._was_open
+        ):
             raise self._final_error
+        # A stream that opened and then failed is returned: its events are there to iterate,
+        # and iteration raises the error after them.
         return self
 
     def wait(self, timeout: Optional[float] = None) -> Status:
@@ -372,6 +379,7 @@ class Connection:
             return _INTERRUPTED
         try:
             self._set_status(Status.OPEN)
+            self._was_open = True
             self._call_user(self._options.on_open, self)
             self._opened.set()
             return self._read(stream)
