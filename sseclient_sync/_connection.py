@@ -403,9 +403,14 @@ class Connection:
             try:
                 events, own_ids = parser.feed_marking_ids(chunk)
             except EventTooLarge as error:
-                error.url = self.url
                 self._deliver(error.events, [])
-                raise
+                # The parser knows no URL; the message must name it.
+                raise EventTooLarge(
+                    f"the stream from {self.url}: {error}",
+                    url=self.url,
+                    limit=error.limit,
+                    events=error.events,
+                ) from error
             if events and self._deliver(events, own_ids):
                 return _SERVER_STOP
 
