@@ -403,7 +403,8 @@ class Connection:
             try:
                 events, own_ids = parser.feed_marking_ids(chunk)
             except EventTooLarge as error:
-                self._deliver(error.events, [])
+                if self._deliver(error.events, []):
+                    return _SERVER_STOP  # the done marker came before the oversized event
                 # The parser knows no URL; the message must name it.
                 raise EventTooLarge(
                     f"the stream from {self.url}: {error}",
