@@ -155,11 +155,7 @@ class Connection:
         """Block until the stream is open, polling, or ended; raise the error if it failed
         before ever opening."""
         self._opened.wait()
-        if (
-            self._status is Status.FAILED
-            and self._final_error is not None
-            and not self._was_open
-        ):
+        if self._status is Status.FAILED and self._final_error is not None and not self._was_open:
             raise self._final_error
         # A stream that opened and then failed is returned: its events are there to iterate,
         # and iteration raises the error after them.

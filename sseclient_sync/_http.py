@@ -353,7 +353,7 @@ class _RequestsStream:
         self.url = url
         self._raw: urllib3.HTTPResponse = response.raw
         self._read_timeout = read_timeout
-        self._aborted = False
+        self._aborted = threading.Event()  # set from any thread by abort()
         self._reader_ident = threading.get_ident()  # the thread that opened it reads it
         connection = self._raw.connection
         sock = getattr(connection, "sock", None)
@@ -362,12 +362,12 @@ class _RequestsStream:
             sock.settimeout(read_timeout)
 
     def read(self) -> bytes:
-        if self._aborted:
+        if self._aborted.is_set():
             return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
         try:
             return self._raw.read1(READ_SIZE, decode_content=True)
         except Exception as error:
-            if self._aborted:
+            if self._aborted.is_set():
                 return b""  # close() interrupted the read: a clean stop, not a failure
             raise self._translate(error) from error
 
@@ -383,7 +383,7 @@ class _RequestsStream:
         return ConnectError(f"the stream from {self.url} broke off: {error}", url=self.url)
 
     def abort(self) -> None:
-        self._aborted = True
+        self._aborted.set()
         try:
             self._raw.shutdown()
         except (ValueError, RuntimeError, OSError, AttributeError):
