@@ -45,6 +45,7 @@ DEDUP_WINDOW = 10_000
 #: How long ``close()`` waits for a reader thread that is inside a user callback.
 CLOSE_JOIN_TIMEOUT = 2.0
 _QUEUE_POLL = 0.1
+_WAIT_SLICE = 0.2  # longest a waiting user thread is deaf to interrupt_main()
 #: While close() waits for the reader, how often it interrupts the reader's I/O again.
 _REINTERRUPT_INTERVAL = 0.005
 
@@ -67,6 +68,8 @@ class _Outcome:
     def __repr__(self) -> str:
         return self.name
 
+
+_NO_EVENT_YET = "\0"  # no event id contains NUL: "this stream has had no event yet"
 
 _SERVER_STOP = _Outcome("server-stop")  # 204, or the done marker: complete
 _END_OF_STREAM = _Outcome("end-of-stream")  # the server closed the body
@@ -120,7 +123,8 @@ class Connection:
         self._iterating = False
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._seen_ids: set[str] = set()
-        self._seen_order: collections.deque[str] = collections.deque()
+        self._seen_order: list[str] = []
+        self._previous_id: Optional[str] = None  # id of the stream's previous event, for dedup
         # Set by a manager: told when the connection ends, and when its reader thread died.
         self.on_end: Optional[Callable[[Connection], None]] = None
         self.on_reader_death: Optional[Callable[[Connection, BaseException], None]] = None
@@ -154,7 +158,7 @@ class Connection:
     def wait_open(self) -> Connection:
         """Block until the stream is open, polling, or ended; raise the error if it failed
         before ever opening."""
-        self._opened.wait()
+        _wait_in_slices(self._opened, None)
         if self._status is Status.FAILED and self._final_error is not None and not self._was_open:
             raise self._final_error
         # A stream that opened and then failed is returned: its events are there to iterate,
@@ -164,7 +168,7 @@ class Connection:
     def wait(self, timeout: Optional[float] = None) -> Status:
         """Block until the connection ends (completed, closed or failed), or ``timeout``
         seconds pass; return the status."""
-        self._ended.wait(timeout)
+        _wait_in_slices(self._ended, timeout)
         return self._status
 
     def close(self) -> None:
@@ -186,7 +190,8 @@ class Connection:
         self._wake.set()
         self._interrupt_io()
         self._drain_queue()
-        reader = self._reader
+        with self._state_lock:
+            reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             self._join_interrupting(reader)
             if reader.is_alive():
@@ -242,7 +247,7 @@ class Connection:
                     yield event
                     continue
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._get(timeout)
             except queue.Empty:
                 raise TimeoutError(
                     f"no event from {self.url} within timeout={timeout}s "
@@ -258,6 +263,18 @@ class Connection:
 
     def __iter__(self) -> Iterator[Event]:
         return self.events()
+
+    def _get(self, timeout: Optional[float]) -> _QueueItem:
+        """``queue.get`` in short slices: a blocking get is deaf to ``interrupt_main()`` (how
+        Jupyter and Windows deliver Ctrl-C) until something arrives."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            try:
+                return self._queue.get(timeout=max(0.0, min(_WAIT_SLICE, remaining)))
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def subscribe(self, event_type: str, handler: Handler) -> Callable[[], None]:
         """Call ``handler(event)`` for each event of this type (``"message"`` for unnamed
@@ -315,8 +332,9 @@ class Connection:
             name=f"sseclient-sync-{self.id}",
             daemon=True,
         )
-        self._reader = thread
-        thread.start()
+        with self._state_lock:
+            self._reader = thread
+            thread.start()
 
     def restart_reader(self, cause: BaseException) -> None:
         """Start a new reader thread after the last one died of an internal error: a reconnect
@@ -362,6 +380,7 @@ class Connection:
     def _stream_once(self) -> _Ending:
         """Open one stream and read it to its end; return how it ended."""
         self._parser.reset()  # a cut-off event is discarded, never glued to the next stream
+        self._previous_id = _NO_EVENT_YET
         stream = self._transport.open(
             self._build_request(), self._options.timeout, self._options.read_timeout
         )
@@ -446,8 +465,10 @@ class Connection:
 
     def _prepare_reconnect(self, ending: _Ending) -> bool:
         """Decide what follows a stream's end; wait out the backoff. True: open a new stream."""
-        if ending is _END_OF_STREAM and self._options.done is None and (
-            self._method != "GET" or self._options.retry.max_attempts == 0
+        if (
+            ending is _END_OF_STREAM
+            and self._options.done is None
+            and (self._method != "GET" or self._options.retry.max_attempts == 0)
         ):
             # A POST answer that ended normally is complete; so is a GET stream that may not
             # reconnect.
@@ -464,7 +485,7 @@ class Connection:
             self._fail(self._unsafe_replay_error(error))
             return False
         retry = self._options.retry
-        if retry.max_attempts == 0 or not retry.allows(error):
+        if retry.max_attempts == 0 or not self._call_user(retry.allows, error):
             self._fail(error)
             return False
         if retry.is_exhausted(self._attempts):
@@ -489,9 +510,14 @@ class Connection:
         if delay > 0 and self._runtime.wait(self._wake, delay) and self._stop.is_set():
             return False
         self._wake.clear()
+        self._force_reconnect = False  # a reconnect() during the wait asked for this very one
         if self._stop.is_set():
             return False
-        if not self._apply_resume():
+        problem = self._apply_resume()
+        if isinstance(problem, SSEError):
+            return self._prepare_reconnect(problem)  # a failed attempt, counted there
+        if problem is not None:
+            self._fail(problem)
             return False
         with self._state_lock:
             self._reconnect_count += 1
@@ -508,25 +534,23 @@ class Connection:
             random=self._runtime.random,
         )
 
-    def _apply_resume(self) -> bool:
+    def _apply_resume(self) -> Optional[Exception]:
+        """Call ``resume(conn)`` for the next request. Returns None when it worked, an SSEError
+        when the hook raised (a failed attempt), a TypeError when it returned a wrong type."""
         resume = self._options.resume
         if resume is None:
-            return True
+            return None
         try:
             overrides: Any = resume(self)
         except Exception as error:
             log.exception("resume= hook of %s raised", self.url)
-            self._call_user(self._options.on_error, error)
             failure = SSEError(f"the resume= hook for {self.url} raised {error!r}", url=self.url)
             failure.__cause__ = error
-            return self._prepare_reconnect(failure)
+            return failure
         if overrides is not None and not isinstance(overrides, Mapping):
-            self._fail(
-                TypeError(f"resume= must return a dict or None, got {type(overrides).__name__}")
-            )
-            return False
+            return TypeError(f"resume= must return a dict or None, got {type(overrides).__name__}")
         self._resume_request = dict(overrides or {})
-        return True
+        return None
 
     def _error_for(self, ending: _Ending) -> SSEError:
         if isinstance(ending, SSEError):
@@ -567,8 +591,12 @@ class Connection:
     def _deliver(self, events: list[Event], own_ids: list[int]) -> bool:
         """Hand events to the queue, callbacks and subscribers. True when ``done`` matched."""
         options = self._options
+        if not events:
+            return False
+        last_id = events[-1].id
         if own_ids and options.dedup:
             events = self._drop_seen(events, own_ids)
+        self._previous_id = last_id
         completed = False
         done = options.done
         if done is not None:
@@ -601,19 +629,35 @@ class Connection:
         return completed
 
     def _drop_seen(self, events: list[Event], own_ids: list[int]) -> list[Event]:
-        seen, order = self._seen_ids, self._seen_order
+        """Drop events whose own id was delivered before. An empty id only resets the last
+        event ID, so it is no identity; and an id that merely restates the id of the event
+        just before it in the same stream (a relay writing every event's id) is no replay."""
+        seen = self._seen_ids
+        previous = self._previous_id
+        ids = [events[index].id for index in own_ids]
+        if previous not in ids and seen.isdisjoint(ids) and len(set(ids)) == len(ids):
+            fresh = [event_id for event_id in ids if event_id]  # the common case: all new
+            self._remember(fresh)
+            return events
         kept = []
         own = set(own_ids)
         for index, event in enumerate(events):
-            if index in own and event.id is not None:
-                if event.id in seen:
+            event_id = event.id
+            if index in own and event_id and event_id != previous:
+                if event_id in seen:
+                    previous = event_id
                     continue
-                seen.add(event.id)
-                order.append(event.id)
-                if len(order) > DEDUP_WINDOW:
-                    seen.discard(order.popleft())
+                self._remember([event_id])
+            previous = event_id
             kept.append(event)
         return kept
+
+    def _remember(self, ids: list[str]) -> None:
+        self._seen_ids.update(ids)
+        self._seen_order.extend(ids)
+        if len(self._seen_order) > 2 * DEDUP_WINDOW:  # trim in bulk, not per event
+            del self._seen_order[:-DEDUP_WINDOW]
+            self._seen_ids = set(self._seen_order)
 
     def _put(self, item: _QueueItem) -> None:
         # Back-pressure: wait for the consumer, but never past close().
@@ -686,10 +730,10 @@ class Connection:
         if status is Status.COMPLETED:
             self._call_user(self._options.on_complete, self)
         self._call_user(self._options.on_close, self)
+        if self.on_end is not None:
+            self.on_end(self)  # first: count() is exact once wait() returns
         self._opened.set()
         self._ended.set()
-        if self.on_end is not None:
-            self.on_end(self)
         if not self._stop.is_set():
             self._put_end()
 
@@ -709,27 +753,43 @@ class Connection:
         self._set_status(Status.POLLING)
         self._opened.set()
         while not self._stop.is_set():
-            self._poll_once(options.poll_url)
+            if self._poll_once(options.poll_url):
+                self._finish(Status.COMPLETED, None)
+                return
             if self._runtime.wait(self._wake, options.poll_interval) and self._stop.is_set():
                 break
             self._wake.clear()
         self._finish(Status.CLOSED, None)
 
-    def _poll_once(self, url: str) -> None:
-        headers: dict[str, Any] = {"Accept": "application/json"}
+    def _poll_once(self, url: str) -> bool:
+        """Poll once; True when the done marker arrived."""
+        options = self._options
+        headers: dict[str, Any] = dict(options.headers or {})
+        headers["Accept"] = "application/json"
         last_id = self._parser.last_event_id
         if last_id:
             headers["Last-Event-ID"] = _header_value(last_id)
+        request = Request(
+            method="GET",
+            url=url,
+            headers=headers,
+            auth=options.auth,
+            verify=options.verify,
+            cert=options.cert,
+            proxies=options.proxies,
+        )
         try:
-            body = self._transport.poll(url, headers, self._options.timeout)
+            body = self._transport.poll(request, options.timeout)
             events, own_ids = parse_poll_body(body, url, last_id)
         except (SSEError, ValueError) as error:
             if not self._stop.is_set():
-                self._call_user(self._options.on_error, error)
-            return
-        if events:
-            self._parser.last_event_id = events[-1].id
-            self._deliver(events, own_ids)
+                self._call_user(options.on_error, error)
+            return False
+        if not events:
+            return False
+        self._parser.last_event_id = events[-1].id
+        self._previous_id = _NO_EVENT_YET  # each poll answer may replay: like a new stream
+        return self._deliver(events, own_ids)
 
 
 def _is_retryable(error: BaseException) -> bool:
@@ -738,6 +798,17 @@ def _is_retryable(error: BaseException) -> bool:
     if isinstance(error, (ContentTypeError, EventTooLarge, RetryExhausted)):
         return False
     return isinstance(error, (ConnectError, ReadTimeout)) or type(error) is SSEError
+
+
+def _wait_in_slices(event: threading.Event, timeout: Optional[float]) -> bool:
+    """``event.wait(timeout)`` that stays responsive to ``interrupt_main()``."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not event.wait(
+        _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
+    ):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+    return True
 
 
 def _header_value(text: str) -> Union[str, bytes]:

@@ -92,9 +92,9 @@ class Transport(Protocol):
     def abort(self) -> None:
         """From any thread: interrupt an ``open`` in progress (waiting for headers)."""
 
-    def poll(self, url: str, headers: Mapping[str, Any], timeout: float) -> bytes:
-        """GET ``url`` for the polling fallback; return the body of a 200 response. Raises
-        ConnectError or HTTPStatusError."""
+    def poll(self, request: Request, timeout: float) -> bytes:
+        """Send ``request`` for the polling fallback; return the body of a 200 response.
+        Raises ConnectError or HTTPStatusError."""
 
     def close(self) -> None:
         """Release what the transport owns (its own session)."""
@@ -245,10 +245,19 @@ class RequestsTransport:
         if connection is not None:
             _shutdown_socket(getattr(connection, "sock", None))
 
-    def poll(self, url: str, headers: Mapping[str, Any], timeout: float) -> bytes:
+    def poll(self, request: Request, timeout: float) -> bytes:
+        url = request.url
         try:
-            response = self.session.get(
-                url, headers=dict(headers), timeout=(timeout, timeout), stream=True
+            response = self.session.request(
+                request.method,
+                url,
+                headers=request.headers,
+                auth=request.auth,
+                cert=request.cert,
+                proxies=dict(request.proxies) if request.proxies else None,
+                timeout=(timeout, timeout),
+                stream=True,
+                **({} if request.verify is None else {"verify": request.verify}),
             )
         except requests.exceptions.RequestException as error:
             raise _translate(error, url, timeout) from error

@@ -83,7 +83,11 @@ class ConnectionManager:
             self._connections[connection.id] = connection
         connection.start()
         if wait_open is None or wait_open:
-            connection.wait_open()
+            try:
+                connection.wait_open()
+            except BaseException:
+                connection.close()  # Ctrl-C while opening leaves nothing running
+                raise
         return connection
 
     def get(self, conn_id: str) -> Optional[Connection]:

@@ -94,7 +94,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.CONNECTING: frozenset({Status.OPEN, Status.RECONNECTING, Status.POLLING}) | _ENDINGS,
     Status.OPEN: frozenset({Status.RECONNECTING, Status.POLLING}) | _ENDINGS,
     Status.RECONNECTING: frozenset({Status.OPEN, Status.POLLING}) | _ENDINGS,
-    Status.POLLING: frozenset({Status.CLOSED, Status.FAILED}),
+    Status.POLLING: frozenset({Status.COMPLETED, Status.CLOSED, Status.FAILED}),
     Status.COMPLETED: frozenset(),
     Status.CLOSED: frozenset(),
     Status.FAILED: frozenset(),

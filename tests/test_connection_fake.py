@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import pytest
 
@@ -165,9 +165,9 @@ class FakeTransport:
     def abort(self) -> None:
         self._released.set()
 
-    def poll(self, url: str, headers: Mapping[str, Any], timeout: float) -> bytes:
+    def poll(self, request: Request, timeout: float) -> bytes:
         with self._changed:
-            self.poll_calls.append((url, dict(headers), timeout))
+            self.poll_calls.append((request.url, dict(request.headers or {}), timeout))
             item = self._polls.popleft() if self._polls else None
             self._changed.notify_all()
         if item is None:
@@ -752,11 +752,6 @@ def test_resume_raising_is_reported_and_counts_as_a_failed_attempt(
     assert hook_error in rec.errors or any(e.__cause__ is hook_error for e in rec.errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after resume= raises, _apply_resume recurses into _prepare_reconnect, whose "
-    "_begin_reconnect counts the reconnect, and the outer _begin_reconnect counts it again",
-)
 def test_a_failed_resume_does_not_count_an_extra_reconnect(harness: Harness) -> None:
     calls: list[int] = []
 
@@ -915,11 +910,6 @@ def test_dedup_false_delivers_replays(harness: Harness, rec: Recorder) -> None:
     assert rec.data == ["a", "a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an empty own id ('id' or 'id:' line, which resets the id) is remembered as an "
-    "identity, so the next event with an empty id is dropped as a replay",
-)
 def test_dedup_does_not_treat_an_empty_id_as_an_identity(harness: Harness, rec: Recorder) -> None:
     transport = FakeTransport(FakeStream(b"id\ndata: a\n\nid:\ndata: b\n\n"), None)
     ended(harness.connection(transport))
@@ -1062,11 +1052,6 @@ def test_reconnect_forces_an_immediate_reconnect_without_backoff(
     assert rec.statuses == [(CONNECTING, OPEN), (OPEN, RECONNECTING), (RECONNECTING, OPEN)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reconnect() during a backoff wait leaves _force_reconnect set, so the stream "
-    "opened after the wait is aborted at once and a third request is made",
-)
 def test_reconnect_during_a_backoff_opens_exactly_one_new_stream(
     harness: Harness, rec: Recorder
 ) -> None:
@@ -1344,11 +1329,6 @@ def test_a_reader_that_keeps_dying_ends_in_retry_exhausted(harness: Harness) -> 
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: should_retry raising escapes _prepare_reconnect; under a manager the reader "
-    "is restarted, the hook raises again, and so on forever (thousands of threads a second)",
-)
 def test_should_retry_raising_under_a_manager_ends_the_connection(harness: Harness) -> None:
     def should_retry(error: BaseException) -> bool:
         raise ValueError("should_retry bug")
@@ -1467,11 +1447,6 @@ def test_polling_after_retry_exhausted(harness: Harness, rec: Recorder) -> None:
     assert status_of(conn) is CLOSED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _poll_once sends only Accept and Last-Event-ID; the connection's headers= "
-    "(and auth/verify/cert/proxies) never reach Transport.poll",
-)
 def test_polls_carry_the_connections_headers(harness: Harness) -> None:
     transport = FakeTransport(status_error(404))
     harness.connection(transport, headers={"Authorization": "Bearer t"}, poll_url=POLL_URL)
@@ -1479,11 +1454,6 @@ def test_polls_carry_the_connections_headers(harness: Harness) -> None:
     assert transport.poll_calls[0][1].get("Authorization") == "Bearer t"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _poll_once ignores _deliver's 'done matched' result (and TRANSITIONS has no "
-    "POLLING -> COMPLETED), so polling goes on forever after the done marker",
-)
 def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorder) -> None:
     transport = FakeTransport(
         status_error(404),

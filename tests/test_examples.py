@@ -320,11 +320,6 @@ def test_flask_relay_closes_upstream_when_the_client_goes_away(server: SSEServer
         wait_until(lambda: server.open_connections == 0, "the relay to close upstream")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an event that inherits its id is relayed by Event.encode() with that id as its "
-    "own id line, and the reading client's dedup=True then drops it as a repeat",
-)
 def test_flask_relay_keeps_an_event_that_inherits_its_id(server: SSEServer) -> None:
     server.route("/upstream", Reply(body=[encode(RELAYED[0]), INHERITING]))
     app = load("flask_relay").create_app(server.url_for("/upstream"))
@@ -501,12 +496,6 @@ def test_jupyter_ctrl_c_closes_the_connection(
     assert capsys.readouterr().out == "message: first\nupdate: line one\nline two\n\nline four\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Connection.events() waits in queue.get() with no timeout, where a "
-    "KeyboardInterrupt raised by _thread.interrupt_main() (or Ctrl-C on Windows) is not "
-    "delivered until the next event arrives",
-)
 def test_jupyter_interrupt_main_closes_the_connection(server: SSEServer) -> None:
     assert interrupt_the_notebook_loop(server, _thread.interrupt_main)
 
