@@ -122,6 +122,8 @@ class Connection:
         self._delivered_any = False
         self._iterating = False
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
+        self._flushing = False  # the first subscriber is taking over the queued backlog
+        self._parked: collections.deque[list[Event]] = collections.deque()
         self._seen_ids: set[str] = set()
         self._seen_order: list[str] = []
         self._previous_id: Optional[str] = None  # id of the stream's previous event, for dedup
@@ -282,9 +284,42 @@ class Connection:
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         with self._state_lock:
+            first_consumer = not (self._subscribers or self._options.on_message or self._iterating)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
+            self._flushing = first_consumer and not self._queue.empty()
+        if self._flushing:
+            self._flush_backlog()
         return lambda: self.unsubscribe(event_type, handler)
+
+    def _flush_backlog(self) -> None:
+        """Hand the events queued before the first subscriber to it, in this thread and in
+        order. Meanwhile the reader parks new events behind them (``_parked``), so a
+        ``subscribe()`` right after ``create_sse_connection`` misses nothing."""
+        end: Optional[_End] = None
+        while True:
+            with self._state_lock:
+                item = self._next_backlog_item()
+                if item is None:
+                    self._flushing = False
+                    break
+            if isinstance(item, _End):
+                end = item  # put back last, after the parked events
+                continue
+            subscribers = self._subscribers
+            for event in item:
+                for listener in subscribers.get(event.event, ()):
+                    if self._stop.is_set():
+                        return
+                    self._call_user(listener, event)
+        if end is not None:
+            self._put_end()
+
+    def _next_backlog_item(self) -> Optional[_QueueItem]:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return self._parked.popleft() if self._parked else None
 
     def unsubscribe(self, event_type: str, handler: Optional[Handler] = None) -> None:
         """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
@@ -612,6 +647,9 @@ class Connection:
             self._delivered_any = True
             self._messages += len(events)
             self._last_message_time = self._runtime.wall_clock()
+            if self._flushing:  # the first subscriber is taking the backlog: queue up behind it
+                self._parked.append(events)
+                return completed
         on_message = options.on_message
         subscribers = self._subscribers
         if self._iterating or not (on_message or subscribers):

@@ -617,3 +617,24 @@ def test_module_level_functions_track_the_default_managers_connections(server: S
     assert conn.status is Status.CLOSED and not is_sse_connection_open(conn)
     assert conn not in get_all_sse_connections()
     assert get_sse_connection_count() == before
+
+
+@pytest.mark.parametrize("subscribe_after", [0.0, 0.005, 0.3])
+def test_subscribing_right_after_create_misses_no_event(
+    server: SSEServer, subscribe_after: float
+) -> None:
+    # Events that arrive before the first subscriber are queued (nobody consumes yet); the
+    # first subscriber takes them over in order, also when the stream has already ended.
+    events = [Event(event="tick", data=str(n)) for n in range(100)]
+    server.route(
+        "/s", Reply(body=[sse(*events[:50]), Pause(0.01), sse(*events[50:])], framing="close")
+    )
+    received: list[str] = []
+    conn = create_sse_connection(server.url_for("/s"), retry=0)
+    try:
+        time.sleep(subscribe_after)
+        conn.subscribe("tick", lambda event: received.append(event.data))
+        assert conn.wait(5) is Status.COMPLETED
+        assert received == [str(n) for n in range(100)]
+    finally:
+        conn.close()
