@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 from ._exceptions import (
     ConnectError,
@@ -45,6 +45,8 @@ DEDUP_WINDOW = 10_000
 #: How long ``close()`` waits for a reader thread that is inside a user callback.
 CLOSE_JOIN_TIMEOUT = 2.0
 _QUEUE_POLL = 0.1
+#: Most events in one queued batch; ``queue_size`` batches bound the queue's memory.
+_BATCH_LIMIT = 256
 _WAIT_SLICE = 0.2  # longest a waiting user thread is deaf to interrupt_main()
 #: While close() waits for the reader, how often it interrupts the reader's I/O again.
 _REINTERRUPT_INTERVAL = 0.005
@@ -287,10 +289,16 @@ class Connection:
             first_consumer = not (self._subscribers or self._options.on_message or self._iterating)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
-            self._flushing = first_consumer and not self._queue.empty()
-        if self._flushing:
-            self._flush_backlog()
+        if first_consumer:
+            self._claim_and_flush_backlog()
         return lambda: self.unsubscribe(event_type, handler)
+
+    def _claim_and_flush_backlog(self) -> None:
+        with self._state_lock:
+            if self._flushing or self._queue.empty():
+                return
+            self._flushing = True
+        self._flush_backlog()
 
     def _flush_backlog(self) -> None:
         """Hand the events queued before the first subscriber to it, in this thread and in
@@ -650,10 +658,14 @@ class Connection:
             if self._flushing:  # the first subscriber is taking the backlog: queue up behind it
                 self._parked.append(events)
                 return completed
+            subscribers = self._subscribers
         on_message = options.on_message
-        subscribers = self._subscribers
         if self._iterating or not (on_message or subscribers):
             self._put(events)
+            if not subscribers and self._subscribers and not self._iterating:
+                # A first subscriber came while these were being queued: see that it gets them.
+                self._claim_and_flush_backlog()
+                return completed
         if on_message is not None or subscribers:
             for event in events:
                 if self._stop.is_set():
@@ -672,10 +684,20 @@ class Connection:
         just before it in the same stream (a relay writing every event's id) is no replay."""
         seen = self._seen_ids
         previous = self._previous_id
+        if len(own_ids) == 1:  # the common case on chunked streams: one event per read
+            index = own_ids[0]
+            event_id = events[index].id
+            if not event_id or event_id == (events[index - 1].id if index else previous):
+                return events
+            if event_id in seen:
+                return events[:index] + events[index + 1 :]
+            self._remember((event_id,), (event_id,))
+            return events
         ids = [events[index].id for index in own_ids]
-        if previous not in ids and seen.isdisjoint(ids) and len(set(ids)) == len(ids):
-            fresh = [event_id for event_id in ids if event_id]  # the common case: all new
-            self._remember(fresh)
+        distinct = set(ids)
+        if len(distinct) == len(ids) and previous not in distinct and seen.isdisjoint(distinct):
+            distinct.discard("")  # the common case: every id is new
+            self._remember(distinct, ids)  # type: ignore[arg-type]  # own ids are never None
             return events
         kept = []
         own = set(own_ids)
@@ -685,19 +707,21 @@ class Connection:
                 if event_id in seen:
                     previous = event_id
                     continue
-                self._remember([event_id])
+                self._remember((event_id,), (event_id,))
             previous = event_id
             kept.append(event)
         return kept
 
-    def _remember(self, ids: list[str]) -> None:
+    def _remember(self, ids: Iterable[str], in_order: Iterable[str]) -> None:
         self._seen_ids.update(ids)
-        self._seen_order.extend(ids)
+        self._seen_order.extend(in_order)
         if len(self._seen_order) > 2 * DEDUP_WINDOW:  # trim in bulk, not per event
             del self._seen_order[:-DEDUP_WINDOW]
             self._seen_ids = set(self._seen_order)
 
     def _put(self, item: _QueueItem) -> None:
+        if isinstance(item, list) and self._join_queued_batch(item):
+            return
         # Back-pressure: wait for the consumer, but never past close().
         while not self._stop.is_set():
             try:
@@ -705,6 +729,18 @@ class Connection:
                 return
             except queue.Full:
                 continue
+
+    def _join_queued_batch(self, events: list[Event]) -> bool:
+        """While the consumer lags, add events to the batch still waiting at the queue's tail:
+        one hand-off instead of one per read. The consumer was already woken for that batch
+        and only ever takes whole items under the queue's mutex, so this is safe."""
+        waiting = self._queue
+        with waiting.mutex:
+            tail = waiting.queue[-1] if waiting.queue else None
+            if isinstance(tail, list) and len(tail) + len(events) <= _BATCH_LIMIT:
+                tail.extend(events)
+                return True
+        return False
 
     def _put_end(self) -> None:
         end = self._end

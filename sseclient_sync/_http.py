@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import email.utils
+import http.client
 import logging
 import socket
 import threading
 import time
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 import requests
 import requests.adapters
@@ -354,6 +355,24 @@ def _translate(error: requests.exceptions.RequestException, url: str, timeout: f
     return ConnectError(f"could not connect to {url}: {error}", url=url)
 
 
+def _describe(error: BaseException) -> str:
+    """A short reason for a broken stream: the innermost OSError, not urllib3's nesting."""
+    if isinstance(error, http.client.IncompleteRead):
+        return "the chunked body was cut off"
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror.lower()
+        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return str(error) or type(error).__name__
+
+
 class _RequestsStream:
     def __init__(
         self, response: requests.Response, url: str, read_timeout: Optional[float]
@@ -369,12 +388,25 @@ class _RequestsStream:
         if sock is not None:
             # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
             sock.settimeout(read_timeout)
+        self._read1 = self._fastest_read1(response)
+
+    def _fastest_read1(self, response: requests.Response) -> Callable[[], bytes]:
+        """urllib3's read1 costs about as much as parsing a small event; without a content
+        encoding to undo it only forwards to http.client's read1 (which decodes the chunked
+        framing), so call that directly."""
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        inner = getattr(self._raw, "_fp", None)
+        if encoding in ("", "identity") and isinstance(inner, http.client.HTTPResponse):
+            read1 = inner.read1
+            return lambda: read1(READ_SIZE)
+        raw = self._raw
+        return lambda: raw.read1(READ_SIZE, decode_content=True)
 
     def read(self) -> bytes:
         if self._aborted.is_set():
             return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
         try:
-            return self._raw.read1(READ_SIZE, decode_content=True)
+            return self._read1()
         except Exception as error:
             if self._aborted.is_set():
                 return b""  # close() interrupted the read: a clean stop, not a failure
@@ -389,7 +421,11 @@ class _RequestsStream:
                 url=self.url,
                 timeout=self._read_timeout or 0.0,
             )
-        return ConnectError(f"the stream from {self.url} broke off: {error}", url=self.url)
+        return ConnectError(
+            f"the stream from {self.url} broke off ({_describe(error)}); it is resumed under "
+            "the reconnect policy",
+            url=self.url,
+        )
 
     def abort(self) -> None:
         self._aborted.set()
