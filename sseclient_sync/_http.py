@@ -388,6 +388,7 @@ class _RequestsStream:
         if sock is not None:
             # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
             sock.settimeout(read_timeout)
+        self._inner: Optional[http.client.HTTPResponse] = None
         self._read1 = self._fastest_read1(response)
 
     def _fastest_read1(self, response: requests.Response) -> Callable[[], bytes]:
@@ -397,20 +398,31 @@ class _RequestsStream:
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
         inner = getattr(self._raw, "_fp", None)
         if encoding in ("", "identity") and isinstance(inner, http.client.HTTPResponse):
+            self._inner = inner
             read1 = inner.read1
             return lambda: read1(READ_SIZE)
         raw = self._raw
         return lambda: raw.read1(READ_SIZE, decode_content=True)
 
+    def _release_after_the_end(self) -> None:
+        """Hand a keep-alive connection back to the pool once its body was read to the end.
+        urllib3 does this itself only when the end is read through it."""
+        inner = self._inner
+        if inner is not None and not inner.will_close:
+            self._raw.release_conn()
+
     def read(self) -> bytes:
         if self._aborted.is_set():
             return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
         try:
-            return self._read1()
+            data = self._read1()
         except Exception as error:
             if self._aborted.is_set():
                 return b""  # close() interrupted the read: a clean stop, not a failure
             raise self._translate(error) from error
+        if not data and not self._aborted.is_set():
+            self._release_after_the_end()
+        return data
 
     def _translate(self, error: Exception) -> SSEError:
         if isinstance(error, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError)):
