@@ -279,11 +279,6 @@ def test_the_managers_session_is_shared_by_its_connections(server: SSEServer) ->
         session.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _RequestsStream reads through http.client's read1 (_fastest_read1), so urllib3 "
-    "never releases the connection at the end of the body and abort() closes it",
-)
 @pytest.mark.parametrize("whose", ["the-managers-own", "the-callers"])
 def test_sequential_connections_reuse_one_tcp_connection(server: SSEServer, whose: str) -> None:
     threads = serving_threads(server, "/stream")
