@@ -248,6 +248,10 @@ class RequestsTransport:
 
     def poll(self, request: Request, timeout: float) -> bytes:
         url = request.url
+        with self._lock:
+            self._aborted = False
+        # Registered for the whole exchange, body included, so abort() can cut it short.
+        _in_flight.transport = self
         try:
             response = self.session.request(
                 request.method,
@@ -260,14 +264,20 @@ class RequestsTransport:
                 stream=True,
                 **({} if request.verify is None else {"verify": request.verify}),
             )
+            if response.status_code != 200:
+                raise _status_error(response, url)
+            try:
+                return response.content
+            finally:
+                response.close()
         except requests.exceptions.RequestException as error:
+            if self._aborted:
+                raise ConnectError(f"the poll of {url} was interrupted", url=url) from error
             raise _translate(error, url, timeout) from error
-        if response.status_code != 200:
-            raise _status_error(response, url)
-        try:
-            return response.content
         finally:
-            response.close()
+            _in_flight.transport = None
+            with self._lock:
+                self._opening = None
 
     def close(self) -> None:
         if self._owns_session:

@@ -328,11 +328,6 @@ def test_closing_the_manager_stops_polling(server: SSEServer) -> None:
     assert manager.count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a poll request in flight cannot be interrupted (RequestsTransport.poll is "
-    "not interruptible), so close() waits for it",
-)
 def test_close_stops_a_poll_that_is_waiting_for_its_answer(server: SSEServer) -> None:
     server.route("/stream", Reply(status=503, body="down", framing="length"))
     polled = threading.Event()
