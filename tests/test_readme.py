@@ -36,3 +36,12 @@ def test_every_example_the_readme_names_exists() -> None:
     assert named, "the README names its example files"
     missing = [name for name in sorted(named) if not (ROOT / "examples" / name).is_file()]
     assert missing == []
+
+
+def test_the_package_version_is_the_one_setup_cfg_declares() -> None:
+    # setup.cfg holds a literal: old setuptools (Python 3.9's) resolves `attr:` by importing
+    # the package, which needs requests before it is installed.
+    from sseclient_sync import __version__
+
+    setup_cfg = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    assert f"\nversion = {__version__}\n" in setup_cfg
