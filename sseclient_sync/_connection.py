@@ -491,17 +491,22 @@ class Connection:
         last_id = self._parser.last_event_id
         if last_id:
             headers["Last-Event-ID"] = _header_value(last_id)
+        return self._request(
+            self._method, self.url, headers, params=params, json=body_json, data=body_data
+        )
+
+    def _request(self, method: str, url: str, headers: Mapping[str, Any], **body: Any) -> Request:
+        """A request carrying the connection's credentials: auth, verify, cert, proxies."""
+        options = self._options
         return Request(
-            method=self._method,
-            url=self.url,
-            params=params,
+            method=method,
+            url=url,
             headers=headers,
-            json=body_json,
-            data=body_data,
             auth=options.auth,
             verify=options.verify,
             cert=options.cert,
             proxies=options.proxies,
+            **body,
         )
 
     # -- reconnect policy ---------------------------------------------------------------------
@@ -843,17 +848,8 @@ class Connection:
         last_id = self._parser.last_event_id
         if last_id:
             headers["Last-Event-ID"] = _header_value(last_id)
-        request = Request(
-            method="GET",
-            url=url,
-            headers=headers,
-            auth=options.auth,
-            verify=options.verify,
-            cert=options.cert,
-            proxies=options.proxies,
-        )
         try:
-            body = self._transport.poll(request, options.timeout)
+            body = self._transport.poll(self._request("GET", url, headers), options.timeout)
             events, own_ids = parse_poll_body(body, url, last_id)
         except (SSEError, ValueError) as error:
             if not self._stop.is_set():
