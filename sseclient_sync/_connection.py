@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import queue
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
 from ._exceptions import (
     ConnectError,
@@ -671,17 +672,29 @@ class Connection:
                 # A first subscriber came while these were being queued: see that it gets them.
                 self._claim_and_flush_backlog()
                 return completed
-        if on_message is not None or subscribers:
+        if subscribers:
             for event in events:
                 if self._stop.is_set():
                     break  # a callback closed the connection: nothing is delivered after close()
-                if on_message is not None:
-                    self._call_user(on_message, event)
+                self._call_user(on_message, event)
                 for handler in subscribers.get(event.event, ()):
                     if self._stop.is_set():
                         break
                     self._call_user(handler, event)
+        elif on_message is not None:
+            self._call_on_message(on_message, events)
         return completed
+
+    def _call_on_message(self, on_message: Handler, events: list[Event]) -> None:
+        # The common callback path, without a wrapper call per event.
+        stop = self._stop
+        for event in events:
+            if stop.is_set():
+                break  # a callback closed the connection: nothing is delivered after close()
+            try:
+                on_message(event)
+            except Exception as error:
+                self._report_user_error(error, on_message)
 
     def _drop_seen(self, events: list[Event], own_ids: list[int]) -> list[Event]:
         """Drop events whose own id was delivered before. An empty id only resets the last
@@ -696,14 +709,24 @@ class Connection:
                 return events
             if event_id in seen:
                 return events[:index] + events[index + 1 :]
-            self._remember((event_id,), (event_id,))
+            seen.add(event_id)
+            self._seen_order.append(event_id)
+            if len(self._seen_order) > 2 * DEDUP_WINDOW:
+                self._trim_seen()
             return events
-        ids = [events[index].id for index in own_ids]
-        distinct = set(ids)
-        if len(distinct) == len(ids) and previous not in distinct and seen.isdisjoint(distinct):
-            distinct.discard("")  # the common case: every id is new
-            self._remember(distinct, ids)  # type: ignore[arg-type]  # own ids are never None
-            return events
+        if len(own_ids) == len(events):
+            ids = list(map(_event_id, events))
+        else:
+            ids = [events[index].id for index in own_ids]
+        if seen.isdisjoint(ids):  # the common case: every id is new ...
+            before = len(seen)
+            seen.update(ids)
+            if len(seen) - before == len(ids):  # ... and none repeats within the batch
+                self._seen_order.extend(ids)
+                if len(self._seen_order) > 2 * DEDUP_WINDOW:
+                    self._trim_seen()
+                return events
+            seen.difference_update(ids)  # undo: none of them was seen before this batch
         kept = []
         own = set(own_ids)
         for index, event in enumerate(events):
@@ -712,17 +735,18 @@ class Connection:
                 if event_id in seen:
                     previous = event_id
                     continue
-                self._remember((event_id,), (event_id,))
+                seen.add(event_id)
+                self._seen_order.append(event_id)
             previous = event_id
             kept.append(event)
+        if len(self._seen_order) > 2 * DEDUP_WINDOW:
+            self._trim_seen()
         return kept
 
-    def _remember(self, ids: Iterable[str], in_order: Iterable[str]) -> None:
-        self._seen_ids.update(ids)
-        self._seen_order.extend(in_order)
-        if len(self._seen_order) > 2 * DEDUP_WINDOW:  # trim in bulk, not per event
-            del self._seen_order[:-DEDUP_WINDOW]
-            self._seen_ids = set(self._seen_order)
+    def _trim_seen(self) -> None:
+        # In bulk, once the window has doubled, rather than one eviction per event.
+        del self._seen_order[:-DEDUP_WINDOW]
+        self._seen_ids = set(self._seen_order)
 
     def _put(self, item: _QueueItem) -> None:
         if isinstance(item, list) and self._join_queued_batch(item):
@@ -774,14 +798,17 @@ class Connection:
         try:
             return function(*args)
         except Exception as error:
-            log.exception("a callback of %s raised", self.url)
-            on_error = self._options.on_error
-            if on_error is not None and function is not on_error:
-                try:
-                    on_error(error)
-                except Exception:
-                    log.exception("on_error of %s raised", self.url)
+            self._report_user_error(error, function)
             return None
+
+    def _report_user_error(self, error: Exception, function: Callable[..., Any]) -> None:
+        log.error("a callback of %s raised", self.url, exc_info=error)
+        on_error = self._options.on_error
+        if on_error is not None and function is not on_error:
+            try:
+                on_error(error)
+            except Exception:
+                log.exception("on_error of %s raised", self.url)
 
     # -- status -------------------------------------------------------------------------------
 
@@ -860,6 +887,9 @@ class Connection:
         self._parser.last_event_id = events[-1].id
         self._previous_id = _NO_EVENT_YET  # each poll answer may replay: like a new stream
         return self._deliver(events, own_ids)
+
+
+_event_id = operator.attrgetter("id")
 
 
 def _is_retryable(error: BaseException) -> bool:
