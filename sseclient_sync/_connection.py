@@ -90,8 +90,8 @@ class Connection:
     ``with`` block closes it.
     """
 
-    def __init__(self, url: str, options: Options, *, conn_id: Optional[str] = None) -> None:
-        self.id: str = conn_id or uuid.uuid4().hex[:12]
+    def __init__(self, url: str, options: Options) -> None:
+        self.id: str = uuid.uuid4().hex[:12]
         self.url: str = url
         self._options = options
         self._runtime = options.runtime
@@ -122,7 +122,6 @@ class Connection:
         self._bytes = 0
         self._last_message_time: Optional[float] = None
         self._opened_at: Optional[float] = None
-        self._delivered_any = False
         self._iterating = False
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
@@ -272,14 +271,12 @@ class Connection:
     def _get(self, timeout: Optional[float]) -> _QueueItem:
         """``queue.get`` in short slices: a blocking get is deaf to ``interrupt_main()`` (how
         Jupyter and Windows deliver Ctrl-C) until something arrives."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+        for piece in _slices(timeout):
             try:
-                return self._queue.get(timeout=max(0.0, min(_WAIT_SLICE, remaining)))
+                return self._queue.get(timeout=piece)
             except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
+                pass
+        raise queue.Empty
 
     def subscribe(self, event_type: str, handler: Handler) -> Callable[[], None]:
         """Call ``handler(event)`` for each event of this type (``"message"`` for unnamed
@@ -613,7 +610,7 @@ class Connection:
         unless the server can resume it: an event id, a resume hook, or nothing delivered."""
         return (
             self._method == "GET"
-            or not self._delivered_any
+            or self._messages == 0
             or bool(self._parser.last_event_id)
             or self._options.resume is not None
         )
@@ -658,7 +655,6 @@ class Connection:
             return completed
         with self._state_lock:
             self._attempts = 0
-            self._delivered_any = True
             self._messages += len(events)
             self._last_message_time = self._runtime.wall_clock()
             if self._flushing:  # the first subscriber is taking the backlog: queue up behind it
@@ -900,15 +896,21 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, (ConnectError, ReadTimeout)) or type(error) is SSEError
 
 
-def _wait_in_slices(event: threading.Event, timeout: Optional[float]) -> bool:
-    """``event.wait(timeout)`` that stays responsive to ``interrupt_main()``."""
+def _slices(timeout: Optional[float]) -> Iterator[float]:
+    """Split a wait of ``timeout`` seconds (``None``: no end) into waits of at most
+    ``_WAIT_SLICE``, so a waiting user thread stays responsive to ``interrupt_main()``. There
+    is always at least one slice, so ``timeout=0`` still tries once."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not event.wait(
-        _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
-    ):
+    while True:
+        remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+        yield max(0.0, min(_WAIT_SLICE, remaining))
         if deadline is not None and time.monotonic() >= deadline:
-            return False
-    return True
+            return
+
+
+def _wait_in_slices(event: threading.Event, timeout: Optional[float]) -> bool:
+    """``event.wait(timeout)``, in slices."""
+    return any(event.wait(piece) for piece in _slices(timeout))
 
 
 def _header_value(text: str) -> Union[str, bytes]:

@@ -76,9 +76,6 @@ class Stream(Protocol):
         """From any thread: wake a blocked read. From the reading thread (which calls it once
         it is done with the stream, however the stream ended): also release the socket."""
 
-    def close(self) -> None:
-        """From the reading thread, after the end: release the connection."""
-
 
 class Transport(Protocol):
     """Opens streams. The connection talks to this seam only, so tests can fake it."""
@@ -121,18 +118,21 @@ def _note_connection(connection: Any) -> None:
         transport.note_connection(connection)
 
 
-class _NotingHTTPPool(HTTPConnectionPool):
+class _NotesConnections:
+    """Mixed into a urllib3 pool: tells the requesting thread's transport each connection."""
+
     def _get_conn(self, timeout: Optional[float] = None) -> Any:
-        connection = super()._get_conn(timeout)
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
         _note_connection(connection)
         return connection
 
 
-class _NotingHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: Optional[float] = None) -> Any:
-        connection = super()._get_conn(timeout)
-        _note_connection(connection)
-        return connection
+class _NotingHTTPPool(_NotesConnections, HTTPConnectionPool):
+    pass
+
+
+class _NotingHTTPSPool(_NotesConnections, HTTPSConnectionPool):
+    pass
 
 
 _NOTING_POOLS = {"http": _NotingHTTPPool, "https": _NotingHTTPSPool}
@@ -468,10 +468,3 @@ class _RequestsStream:
             self.response.close()
         except Exception:
             log.debug("closing %s after abort failed", self.url, exc_info=True)
-
-    def close(self) -> None:
-        try:
-            self._raw.release_conn()
-        except Exception:
-            log.debug("releasing the connection of %s failed", self.url, exc_info=True)
-        self.response.close()

@@ -87,14 +87,13 @@ class Status(str, enum.Enum):
 
 
 _FINAL = frozenset({Status.COMPLETED, Status.CLOSED, Status.FAILED})
-_ENDINGS = _FINAL
 
 #: The allowed status changes. Every change of a connection's status goes through this table.
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
-    Status.CONNECTING: frozenset({Status.OPEN, Status.RECONNECTING, Status.POLLING}) | _ENDINGS,
-    Status.OPEN: frozenset({Status.RECONNECTING, Status.POLLING}) | _ENDINGS,
-    Status.RECONNECTING: frozenset({Status.OPEN, Status.POLLING}) | _ENDINGS,
-    Status.POLLING: frozenset({Status.COMPLETED, Status.CLOSED, Status.FAILED}),
+    Status.CONNECTING: frozenset({Status.OPEN, Status.RECONNECTING, Status.POLLING}) | _FINAL,
+    Status.OPEN: frozenset({Status.RECONNECTING, Status.POLLING}) | _FINAL,
+    Status.RECONNECTING: frozenset({Status.OPEN, Status.POLLING}) | _FINAL,
+    Status.POLLING: _FINAL,
     Status.COMPLETED: frozenset(),
     Status.CLOSED: frozenset(),
     Status.FAILED: frozenset(),
