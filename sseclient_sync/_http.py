@@ -29,6 +29,7 @@ import urllib3
 import urllib3.exceptions
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._chunked import ChunkedDecoder
 from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
 
 __all__ = [
@@ -399,27 +400,56 @@ class _RequestsStream:
             # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
             sock.settimeout(read_timeout)
         self._inner: Optional[http.client.HTTPResponse] = None
+        self._decoder: Optional[ChunkedDecoder] = None
         self._read1 = self._fastest_read1(response)
 
     def _fastest_read1(self, response: requests.Response) -> Callable[[], bytes]:
         """urllib3's read1 costs about as much as parsing a small event; without a content
-        encoding to undo it only forwards to http.client's read1 (which decodes the chunked
-        framing), so call that directly."""
+        encoding to undo it only forwards to http.client's read1, so call that directly, or,
+        on a chunked body, decode the framing of everything that arrived at once."""
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
         inner = getattr(self._raw, "_fp", None)
         if encoding in ("", "identity") and isinstance(inner, http.client.HTTPResponse):
             self._inner = inner
+            if inner.chunked and inner.fp is not None:
+                return self._chunked_read1(inner.fp)
             read1 = inner.read1
             return lambda: read1(READ_SIZE)
         raw = self._raw
         return lambda: raw.read1(READ_SIZE, decode_content=True)
 
+    def _chunked_read1(self, wire: Any) -> Callable[[], bytes]:
+        """http.client's read1 returns one chunk per call: one parse and one hand-off per event
+        when a server flushes each event as a chunk. Read what arrived, decode it whole."""
+        decoder = self._decoder = ChunkedDecoder()
+        read_wire = wire.read1
+
+        def read1() -> bytes:
+            if decoder.error is not None:
+                raise decoder.error  # found after the body the previous read returned
+            while not decoder.done:  # each pass consumes wire bytes: bounded by the body
+                data = read_wire(READ_SIZE)
+                if not data:
+                    raise http.client.IncompleteRead(b"")
+                body = decoder.feed(data)
+                if body:
+                    return body
+            return b""
+
+        return read1
+
     def _release_after_the_end(self) -> None:
         """Hand a keep-alive connection back to the pool once its body was read to the end.
         urllib3 does this itself only when the end is read through it."""
         inner = self._inner
-        if inner is not None and not inner.will_close:
-            self._raw.release_conn()
+        if inner is None or inner.will_close:
+            return
+        decoder = self._decoder
+        if decoder is not None:
+            if decoder.surplus:
+                return  # bytes past the end of the body: the connection is not fit for reuse
+            inner.close()  # what http.client does once it has read a chunked body's end
+        self._raw.release_conn()
 
     def read(self) -> bytes:
         if self._aborted.is_set():
