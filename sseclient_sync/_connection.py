@@ -40,8 +40,10 @@ __all__ = ["Connection"]
 
 log = logging.getLogger(__name__)
 
-#: How many of the latest own event ids ``dedup`` remembers: a server that replays more than
-#: this many events after a reconnect can repeat the oldest of them.
+#: How many of the latest own event ids ``dedup`` remembers at least (twice as many at most):
+#: a server that replays more than this many events after a reconnect can repeat the oldest.
+#: Only what earlier streams delivered is a replay: within one stream, an id that comes again
+#: is the server's own business (a cursor per topic, say), and its event is delivered.
 DEDUP_WINDOW = 10_000
 #: How long ``close()`` waits for a reader thread that is inside a user callback.
 CLOSE_JOIN_TIMEOUT = 2.0
@@ -126,8 +128,10 @@ class Connection:
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
         self._parked: collections.deque[list[Event]] = collections.deque()
-        self._seen_ids: set[str] = set()
-        self._seen_order: list[str] = []
+        # dedup: the own ids delivered (the latest, oldest first), and those of them that
+        # earlier streams delivered, which the current stream may replay.
+        self._delivered_ids: list[str] = []
+        self._replayable_ids: set[str] = set()
         self._previous_id: Optional[str] = None  # id of the stream's previous event, for dedup
         # Set by a manager: told when the connection ends, and when its reader thread died.
         self.on_end: Optional[Callable[[Connection], None]] = None
@@ -421,7 +425,7 @@ class Connection:
     def _stream_once(self) -> _Ending:
         """Open one stream and read it to its end; return how it ended."""
         self._parser.reset()  # a cut-off event is discarded, never glued to the next stream
-        self._previous_id = _NO_EVENT_YET
+        self._begin_stream()
         stream = self._transport.open(
             self._build_request(), self._options.timeout, self._options.read_timeout
         )
@@ -641,7 +645,7 @@ class Connection:
             return False
         last_id = events[-1].id
         if own_ids and options.dedup:
-            events = self._drop_seen(events, own_ids)
+            events = self._drop_replayed(events, own_ids)
         self._previous_id = last_id
         completed = False
         done = options.done
@@ -692,57 +696,49 @@ class Connection:
             except Exception as error:
                 self._report_user_error(error, on_message)
 
-    def _drop_seen(self, events: list[Event], own_ids: list[int]) -> list[Event]:
-        """Drop events whose own id was delivered before. An empty id only resets the last
-        event ID, so it is no identity; and an id that merely restates the id of the event
-        just before it in the same stream (a relay writing every event's id) is no replay."""
-        seen = self._seen_ids
-        previous = self._previous_id
-        if len(own_ids) == 1:  # the common case on chunked streams: one event per read
-            index = own_ids[0]
-            event_id = events[index].id
-            if not event_id or event_id == (events[index - 1].id if index else previous):
-                return events
-            if event_id in seen:
-                return events[:index] + events[index + 1 :]
-            seen.add(event_id)
-            self._seen_order.append(event_id)
-            if len(self._seen_order) > 2 * DEDUP_WINDOW:
-                self._trim_seen()
-            return events
+    def _drop_replayed(self, events: list[Event], own_ids: list[int]) -> list[Event]:
+        """Drop the events an earlier stream already delivered (by their own id), and note
+        the ids delivered, for the streams after this one."""
         if len(own_ids) == len(events):
             ids = list(map(_event_id, events))
         else:
             ids = [events[index].id for index in own_ids]
-        if seen.isdisjoint(ids):  # the common case: every id is new ...
-            before = len(seen)
-            seen.update(ids)
-            if len(seen) - before == len(ids):  # ... and none repeats within the batch
-                self._seen_order.extend(ids)
-                if len(self._seen_order) > 2 * DEDUP_WINDOW:
-                    self._trim_seen()
-                return events
-            seen.difference_update(ids)  # undo: none of them was seen before this batch
-        kept = []
+        replayable = self._replayable_ids
+        if replayable and not replayable.isdisjoint(ids):
+            events, ids = self._without_replays(events, own_ids)
+        delivered = self._delivered_ids
+        delivered.extend(ids)
+        if len(delivered) > 2 * DEDUP_WINDOW:
+            del delivered[:-DEDUP_WINDOW]  # in bulk, rather than one eviction per event
+        return events
+
+    def _without_replays(
+        self, events: list[Event], own_ids: list[int]
+    ) -> tuple[list[Event], list[str]]:
+        """The events (and own ids) that are not replays. An empty id only resets the last
+        event ID, so it is no identity; and an id that merely restates the id of the event
+        just before it in the stream (a relay writing every event's id) is no replay."""
+        replayable = self._replayable_ids
+        previous = self._previous_id
         own = set(own_ids)
+        kept: list[Event] = []
+        kept_ids: list[str] = []
         for index, event in enumerate(events):
             event_id = event.id
-            if index in own and event_id and event_id != previous:
-                if event_id in seen:
+            if index in own and event_id:
+                if event_id != previous and event_id in replayable:
                     previous = event_id
                     continue
-                seen.add(event_id)
-                self._seen_order.append(event_id)
+                kept_ids.append(event_id)
             previous = event_id
             kept.append(event)
-        if len(self._seen_order) > 2 * DEDUP_WINDOW:
-            self._trim_seen()
-        return kept
+        return kept, kept_ids
 
-    def _trim_seen(self) -> None:
-        # In bulk, once the window has doubled, rather than one eviction per event.
-        del self._seen_order[:-DEDUP_WINDOW]
-        self._seen_ids = set(self._seen_order)
+    def _begin_stream(self) -> None:
+        """A new stream (or poll answer) begins: what came before it may be replayed in it."""
+        self._previous_id = _NO_EVENT_YET
+        if self._options.dedup and self._delivered_ids:
+            self._replayable_ids = set(self._delivered_ids)
 
     def _put(self, item: _QueueItem) -> None:
         if isinstance(item, list) and self._join_queued_batch(item):
@@ -881,7 +877,7 @@ class Connection:
         if not events:
             return False
         self._parser.last_event_id = events[-1].id
-        self._previous_id = _NO_EVENT_YET  # each poll answer may replay: like a new stream
+        self._begin_stream()  # each poll answer may replay what came before it
         return self._deliver(events, own_ids)
 
 

@@ -33,6 +33,7 @@ from sseclient_sync import (
     SSEError,
     Status,
 )
+from sseclient_sync._connection import DEDUP_WINDOW
 from sseclient_sync._http import Request
 from sseclient_sync._options import Runtime, build_options
 
@@ -908,6 +909,40 @@ def test_dedup_false_delivers_replays(harness: Harness, rec: Recorder) -> None:
     )
     ended(harness.connection(transport, dedup=False))
     assert rec.data == ["a", "a"]
+
+
+def test_dedup_takes_a_repeated_id_within_one_stream_as_sent(
+    harness: Harness, rec: Recorder
+) -> None:
+    # A server may reuse an id inside one stream (a cursor per topic, say): those events
+    # are not replays. What a later stream sends again is.
+    transport = FakeTransport(
+        FakeStream(b"id: a\ndata: 1\n\nid: b\ndata: 2\n\n", b"id: a\ndata: 3\n\n"),
+        FakeStream(b"id: b\ndata: 2\n\nid: a\ndata: 3\n\nid: c\ndata: 4\n\nid: c\ndata: 5\n\n"),
+        None,
+    )
+    ended(harness.connection(transport))
+    assert rec.data == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("per_read", [1, 700], ids=["one event per read", "batches"])
+def test_dedup_remembers_the_latest_window_of_ids_and_no_more_than_twice_that(
+    harness: Harness, per_read: int
+) -> None:
+    window = DEDUP_WINDOW
+    total = 2 * window + 1000
+    events = [b"id: %d\ndata: %d\n\n" % (n, n) for n in range(total)]
+    first = [b"".join(events[at : at + per_read]) for at in range(0, total, per_read)]
+    # After a drop the server replays the latest `window` ids (all remembered, so all
+    # dropped), then the very first id (long forgotten: memory is bounded, so it is
+    # delivered again), then a new one.
+    replay = [*events[total - window :], b"id: 0\ndata: again\n\n", b"id: new\ndata: new\n\n"]
+    transport = FakeTransport(FakeStream(*first), FakeStream(b"".join(replay)), None)
+    got: list[str] = []
+    conn = harness.connection(transport, record=False, on_message=lambda e: got.append(e.data))
+    ended(conn)
+    assert got[:total] == [str(n) for n in range(total)]
+    assert got[total:] == ["again", "new"]
 
 
 def test_dedup_does_not_treat_an_empty_id_as_an_identity(harness: Harness, rec: Recorder) -> None:
