@@ -108,6 +108,7 @@ class Connection:
         self._status = Status.CONNECTING
         self._closer: Optional[threading.Thread] = None  # the thread whose close() runs
         self._stop = threading.Event()  # close() began: every loop and wait checks it
+        self._closing = False  # the same, as a plain flag for the loops that check each event
         self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
         self._opened = threading.Event()  # first OPEN, or the end
         self._was_open = False  # a stream was open once (then wait_open() never raises)
@@ -194,6 +195,7 @@ class Connection:
             if current is not closer and current is not self._reader:
                 self._ended.wait(CLOSE_JOIN_TIMEOUT + 1.0)
             return
+        self._closing = True
         self._stop.set()
         self._wake.set()
         self._interrupt_io()
@@ -240,20 +242,18 @@ class Connection:
         ``timeout`` bounds the wait for each next event (``TimeoutError`` past it)."""
         self._iterating = True
         pending = self._pending
+        next_pending = pending.popleft
         while True:
-            if self._stop.is_set():
+            try:
+                while not self._closing:  # a plain flag: checked once per event
+                    yield next_pending()
+            except IndexError:  # none left (close() clears them from another thread, too)
+                pass
+            else:
                 # close() began: the events not yet iterated are discarded, and so is a batch
                 # the reader queued while close() was draining the queue; handing that one out
                 # would skip the discarded events silently and carry on after them.
                 pending.clear()
-            else:
-                try:
-                    event = pending.popleft()
-                except IndexError:  # empty (close() clears it from another thread, too)
-                    pass
-                else:
-                    yield event
-                    continue
             try:
                 item = self._get(timeout)
             except queue.Empty:
@@ -266,7 +266,7 @@ class Connection:
                 if item.error is not None:
                     raise item.error
                 return
-            if not self._stop.is_set():
+            if not self._closing:
                 pending.extend(item)
 
     def __iter__(self) -> Iterator[Event]:
@@ -687,9 +687,8 @@ class Connection:
 
     def _call_on_message(self, on_message: Handler, events: list[Event]) -> None:
         # The common callback path, without a wrapper call per event.
-        stop = self._stop
         for event in events:
-            if stop.is_set():
+            if self._closing:
                 break  # a callback closed the connection: nothing is delivered after close()
             try:
                 on_message(event)
