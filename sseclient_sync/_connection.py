@@ -13,6 +13,7 @@ nobody iterating never stalls it.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import operator
 import queue
@@ -103,7 +104,9 @@ class Connection:
             last_event_id=options.last_event_id, max_event_size=options.max_event_size
         )
         self._queue: queue.Queue[_QueueItem] = queue.Queue(options.queue_size)
-        self._pending: collections.deque[Event] = collections.deque()
+        # The batch iteration is in, and the iterator over it (shared by every loop).
+        self._current_batch: list[Event] = []
+        self._current: Optional[Iterator[Event]] = None
         self._state_lock = threading.Lock()
         self._status = Status.CONNECTING
         self._closer: Optional[threading.Thread] = None  # the thread whose close() runs
@@ -239,21 +242,20 @@ class Connection:
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """The events in order, until the connection ends; then raise its error if it failed.
-        ``timeout`` bounds the wait for each next event (``TimeoutError`` past it)."""
+        ``timeout`` bounds the wait for each next event (``TimeoutError`` past it). A loop that
+        breaks off and a later one share the stream: the later one goes on where it stopped."""
+        # Events come out of the queued batches through C-level iterators (a chain over list
+        # iterators): no Python code runs per event. close() empties the batch being iterated
+        # in place, which ends its iterator at once.
+        return itertools.chain.from_iterable(self._batches(timeout))
+
+    def _batches(self, timeout: Optional[float]) -> Iterator[Iterator[Event]]:
         self._iterating = True
-        pending = self._pending
-        next_pending = pending.popleft
+        current = self._current
+        if current is not None:
+            yield current  # the rest of the batch an earlier loop stopped in
         while True:
-            try:
-                while not self._closing:  # a plain flag: checked once per event
-                    yield next_pending()
-            except IndexError:  # none left (close() clears them from another thread, too)
-                pass
-            else:
-                # close() began: the events not yet iterated are discarded, and so is a batch
-                # the reader queued while close() was draining the queue; handing that one out
-                # would skip the discarded events silently and carry on after them.
-                pending.clear()
+            self._current, self._current_batch = None, []  # let the finished batch go
             try:
                 item = self._get(timeout)
             except queue.Empty:
@@ -266,8 +268,15 @@ class Connection:
                 if item.error is not None:
                     raise item.error
                 return
-            if not self._closing:
-                pending.extend(item)
+            if self._closing:
+                # A batch the reader queued while close() was draining the queue: handing it
+                # out would skip the discarded events silently and carry on after them.
+                continue
+            self._current_batch = item
+            if self._closing:  # close() began just now; its draining may have missed this batch
+                item.clear()
+            self._current = current = iter(item)
+            yield current
 
     def __iter__(self) -> Iterator[Event]:
         return self.events()
@@ -780,7 +789,7 @@ class Connection:
                 self._queue.get_nowait()
         except queue.Empty:
             pass
-        self._pending.clear()
+        self._current_batch.clear()  # ends the iterator over it, in whichever thread
 
     def _call_user(self, function: Optional[Callable[..., Any]], *args: Any) -> Any:
         """Run user code: its exception is logged and reported to on_error, never fatal."""

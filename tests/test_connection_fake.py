@@ -1292,6 +1292,54 @@ def test_iteration_with_a_tiny_queue_loses_nothing(harness: Harness) -> None:
     assert error is None
 
 
+def ten_in_one_read() -> FakeTransport:
+    return FakeTransport(
+        FakeStream(b"".join(b"id: %d\ndata: %d\n\n" % (n, n) for n in range(10)), SILENCE)
+    )
+
+
+def test_a_loop_that_breaks_off_leaves_the_rest_of_the_batch_to_the_next(
+    harness: Harness,
+) -> None:
+    conn = harness.connection(ten_in_one_read(), record=False)
+    first = []
+    for event in conn.events(timeout=WAIT):
+        first.append(event.data)
+        if len(first) == 3:
+            break
+    second = []
+    for event in conn.events(timeout=WAIT):
+        second.append(event.data)
+        if event.data == "9":
+            break
+    assert (first, second) == (["0", "1", "2"], [str(n) for n in range(3, 10)])
+
+
+def test_close_inside_the_loop_ends_it_in_the_middle_of_a_batch(harness: Harness) -> None:
+    conn = harness.connection(ten_in_one_read(), record=False)
+    seen = []
+    for event in conn.events(timeout=WAIT):
+        seen.append(event.data)
+        if event.data == "3":
+            conn.close()
+    assert seen == ["0", "1", "2", "3"]
+    assert conn.status is Status.CLOSED
+
+
+def test_close_from_another_thread_stops_a_loop_in_the_middle_of_a_batch(
+    harness: Harness,
+) -> None:
+    conn = harness.connection(ten_in_one_read(), record=False)
+    seen = []
+    for event in conn.events(timeout=WAIT):
+        seen.append(event.data)
+        if event.data == "3":
+            closer = threading.Thread(target=conn.close)
+            closer.start()
+            closer.join(WAIT)
+    assert seen == ["0", "1", "2", "3"]
+
+
 def test_events_timeout_raises_timeout_error_when_nothing_comes(harness: Harness) -> None:
     conn = harness.connection(FakeTransport(FakeStream(SILENCE)), record=False)
     with pytest.raises(TimeoutError, match=URL):
