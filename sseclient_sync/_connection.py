@@ -268,13 +268,12 @@ class Connection:
                 if item.error is not None:
                     raise item.error
                 return
+            self._current_batch = item  # before the check: close() empties it from now on
             if self._closing:
-                # A batch the reader queued while close() was draining the queue: handing it
-                # out would skip the discarded events silently and carry on after them.
-                continue
-            self._current_batch = item
-            if self._closing:  # close() began just now; its draining may have missed this batch
+                # close() began and may have drained the queue before this batch reached it:
+                # handing it out would skip the discarded events and carry on after them.
                 item.clear()
+                continue
             self._current = current = iter(item)
             yield current
 
