@@ -12,7 +12,6 @@ nobody iterating never stalls it.
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
 import operator
@@ -20,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import AbstractSet, Any, Callable, Iterator, Mapping, Optional, Union
 
 from ._exceptions import (
     ConnectError,
@@ -75,6 +74,40 @@ class _Outcome:
         return self.name
 
 
+class _Latch:
+    """A threading.Event that is set once and never cleared, at a tenth of its memory: one
+    lock, held until ``set()``, instead of a Condition with its deque and bound methods."""
+
+    __slots__ = ("_is_set", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        with _LATCH_GUARD:
+            if self._is_set:
+                return
+            self._is_set = True
+        self._lock.release()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until set, or ``timeout`` seconds pass; True when set."""
+        if self._is_set:
+            return True
+        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+            self._lock.release()  # let the next waiter through
+            return True
+        return self._is_set
+
+
+_LATCH_GUARD = threading.Lock()  # makes set() once-only across threads
+
+
 _NO_EVENT_YET = "\0"  # no event id contains NUL: "this stream has had no event yet"
 
 _SERVER_STOP = _Outcome("server-stop")  # 204, or the done marker: complete
@@ -93,6 +126,51 @@ class Connection:
     ``with`` block closes it.
     """
 
+    # Slots: a manager may hold thousands of connections, and a dict of this many attributes
+    # costs about 1.5 KiB each.
+    __slots__ = (
+        "_attempts",
+        "_bytes",
+        "_closer",
+        "_closing",
+        "_current",
+        "_current_batch",
+        "_delivered_ids",
+        "_end",
+        "_ended",
+        "_final_error",
+        "_flushing",
+        "_force_reconnect",
+        "_iterating",
+        "_last_message_time",
+        "_messages",
+        "_method",
+        "_opened",
+        "_opened_at",
+        "_options",
+        "_parked",
+        "_parser",
+        "_previous_id",
+        "_queue",
+        "_reader",
+        "_reconnect_count",
+        "_replayable_ids",
+        "_resume_request",
+        "_runtime",
+        "_state_lock",
+        "_status",
+        "_stop",
+        "_stream",
+        "_subscribers",
+        "_transport",
+        "_wake",
+        "_was_open",
+        "id",
+        "on_end",
+        "on_reader_death",
+        "url",
+    )
+
     def __init__(self, url: str, options: Options) -> None:
         self.id: str = uuid.uuid4().hex[:12]
         self.url: str = url
@@ -103,19 +181,20 @@ class Connection:
         self._parser = SSEParser(
             last_event_id=options.last_event_id, max_event_size=options.max_event_size
         )
-        self._queue: queue.Queue[_QueueItem] = queue.Queue(options.queue_size)
+        # Made when first needed: a connection read by callbacks alone never needs one.
+        self._queue: Optional[queue.Queue[_QueueItem]] = None
         # The batch iteration is in, and the iterator over it (shared by every loop).
         self._current_batch: list[Event] = []
         self._current: Optional[Iterator[Event]] = None
         self._state_lock = threading.Lock()
         self._status = Status.CONNECTING
         self._closer: Optional[threading.Thread] = None  # the thread whose close() runs
-        self._stop = threading.Event()  # close() began: every loop and wait checks it
+        self._stop = _Latch()  # close() began: every loop and wait checks it
         self._closing = False  # the same, as a plain flag for the loops that check each event
         self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
-        self._opened = threading.Event()  # first OPEN, or the end
+        self._opened = _Latch()  # first OPEN, or the end
         self._was_open = False  # a stream was open once (then wait_open() never raises)
-        self._ended = threading.Event()
+        self._ended = _Latch()
         self._end: Optional[_End] = None
         self._final_error: Optional[BaseException] = None
         self._stream: Optional[Stream] = None
@@ -131,11 +210,11 @@ class Connection:
         self._iterating = False
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
-        self._parked: collections.deque[list[Event]] = collections.deque()
+        self._parked: list[list[Event]] = []
         # dedup: the own ids delivered (the latest, oldest first), and those of them that
         # earlier streams delivered, which the current stream may replay.
         self._delivered_ids: list[str] = []
-        self._replayable_ids: set[str] = set()
+        self._replayable_ids: AbstractSet[str] = frozenset()
         self._previous_id: Optional[str] = None  # id of the stream's previous event, for dedup
         # Set by a manager: told when the connection ends, and when its reader thread died.
         self.on_end: Optional[Callable[[Connection], None]] = None
@@ -283,9 +362,10 @@ class Connection:
     def _get(self, timeout: Optional[float]) -> _QueueItem:
         """``queue.get`` in short slices: a blocking get is deaf to ``interrupt_main()`` (how
         Jupyter and Windows deliver Ctrl-C) until something arrives."""
+        waiting = self._the_queue()
         for piece in _slices(timeout):
             try:
-                return self._queue.get(timeout=piece)
+                return waiting.get(timeout=piece)
             except queue.Empty:
                 pass
         raise queue.Empty
@@ -305,7 +385,7 @@ class Connection:
 
     def _claim_and_flush_backlog(self) -> None:
         with self._state_lock:
-            if self._flushing or self._queue.empty():
+            if self._flushing or self._queue is None or self._queue.empty():
                 return
             self._flushing = True
         self._flush_backlog()
@@ -334,10 +414,12 @@ class Connection:
             self._put_end()
 
     def _next_backlog_item(self) -> Optional[_QueueItem]:
-        try:
-            return self._queue.get_nowait()
-        except queue.Empty:
-            return self._parked.popleft() if self._parked else None
+        if self._queue is not None:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                pass
+        return self._parked.pop(0) if self._parked else None
 
     def unsubscribe(self, event_type: str, handler: Optional[Handler] = None) -> None:
         """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
@@ -745,15 +827,16 @@ class Connection:
         """A new stream (or poll answer) begins: what came before it may be replayed in it."""
         self._previous_id = _NO_EVENT_YET
         if self._options.dedup and self._delivered_ids:
-            self._replayable_ids = set(self._delivered_ids)
+            self._replayable_ids = frozenset(self._delivered_ids)
 
     def _put(self, item: _QueueItem) -> None:
         if isinstance(item, list) and self._join_queued_batch(item):
             return
         # Back-pressure: wait for the consumer, but never past close().
+        waiting = self._the_queue()
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=_QUEUE_POLL)
+                waiting.put(item, timeout=_QUEUE_POLL)
                 return
             except queue.Full:
                 continue
@@ -763,6 +846,8 @@ class Connection:
         one hand-off instead of one per read. The consumer was already woken for that batch
         and only ever takes whole items under the queue's mutex, so this is safe."""
         waiting = self._queue
+        if waiting is None:
+            return False
         with waiting.mutex:
             tail = waiting.queue[-1] if waiting.queue else None
             if isinstance(tail, list) and len(tail) + len(events) <= _BATCH_LIMIT:
@@ -770,10 +855,20 @@ class Connection:
                 return True
         return False
 
+    def _the_queue(self) -> queue.Queue[_QueueItem]:
+        """The queue, made on first use; a connection that already ended gets its end in it."""
+        with self._state_lock:
+            waiting = self._queue
+            if waiting is None:
+                waiting = self._queue = queue.Queue(self._options.queue_size)
+                if self._end is not None:
+                    waiting.put_nowait(self._end)
+            return waiting
+
     def _put_end(self) -> None:
         end = self._end
-        if end is None:
-            return
+        if end is None or self._queue is None:
+            return  # nobody iterates yet: the first to do so finds the end (_the_queue)
         if self._stop.is_set():
             try:
                 self._queue.put_nowait(end)
@@ -783,9 +878,10 @@ class Connection:
         self._put(end)
 
     def _drain_queue(self) -> None:
+        waiting = self._queue
         try:
-            while True:
-                self._queue.get_nowait()
+            while waiting is not None:
+                waiting.get_nowait()
         except queue.Empty:
             pass
         self._current_batch.clear()  # ends the iterator over it, in whichever thread
@@ -911,7 +1007,7 @@ def _slices(timeout: Optional[float]) -> Iterator[float]:
             return
 
 
-def _wait_in_slices(event: threading.Event, timeout: Optional[float]) -> bool:
+def _wait_in_slices(event: _Latch, timeout: Optional[float]) -> bool:
     """``event.wait(timeout)``, in slices."""
     return any(event.wait(piece) for piece in _slices(timeout))
 

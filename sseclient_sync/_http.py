@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import email.utils
 import http.client
+import io
 import logging
 import socket
 import threading
@@ -384,6 +385,29 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+class _Waiter:
+    """Waits for a socket's next bytes without holding a large buffer while it is silent.
+
+    ``read1(n)`` on an empty BufferedReader allocates n bytes before it blocks, so every
+    idle stream would hold READ_SIZE (64 KiB) for as long as its server is quiet. Calling
+    the waiter first blocks in ``peek()``, which fills the reader's own small buffer; only
+    while a burst keeps that buffer full (more is waiting) does the next read go big.
+    """
+
+    def __init__(self, wire: io.BufferedReader) -> None:
+        self._peek = wire.peek
+        self._busy = False
+
+    def __call__(self) -> None:
+        if not self._busy:
+            self._peek(1)
+
+    def note(self, data: bytes) -> bytes:
+        """Record how much the last read returned; return it."""
+        self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
+        return data
+
+
 class _RequestsStream:
     def __init__(
         self, response: requests.Response, url: str, read_timeout: Optional[float]
@@ -409,26 +433,43 @@ class _RequestsStream:
         on a chunked body, decode the framing of everything that arrived at once."""
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
         inner = getattr(self._raw, "_fp", None)
-        if encoding in ("", "identity") and isinstance(inner, http.client.HTTPResponse):
+        if (
+            encoding in ("", "identity")
+            and isinstance(inner, http.client.HTTPResponse)
+            and isinstance(inner.fp, io.BufferedReader)
+        ):
             self._inner = inner
-            if inner.chunked and inner.fp is not None:
+            if inner.chunked:
                 return self._chunked_read1(inner.fp)
-            read1 = inner.read1
-            return lambda: read1(READ_SIZE)
+            return self._plain_read1(inner, inner.fp)
         raw = self._raw
         return lambda: raw.read1(READ_SIZE, decode_content=True)
 
-    def _chunked_read1(self, wire: Any) -> Callable[[], bytes]:
+    def _plain_read1(
+        self, inner: http.client.HTTPResponse, wire: io.BufferedReader
+    ) -> Callable[[], bytes]:
+        """http.client's read1 (it keeps count of a Content-Length), waiting lightly."""
+        inner_read1, wait = inner.read1, _Waiter(wire)
+
+        def read1() -> bytes:
+            if inner.length != 0:  # a finished body must not wait for bytes that never come
+                wait()
+            return wait.note(inner_read1(READ_SIZE))
+
+        return read1
+
+    def _chunked_read1(self, wire: io.BufferedReader) -> Callable[[], bytes]:
         """http.client's read1 returns one chunk per call: one parse and one hand-off per event
         when a server flushes each event as a chunk. Read what arrived, decode it whole."""
         decoder = self._decoder = ChunkedDecoder()
-        read_wire = wire.read1
+        read_wire, wait = wire.read1, _Waiter(wire)
 
         def read1() -> bytes:
             if decoder.error is not None:
                 raise decoder.error  # found after the body the previous read returned
             while not decoder.done:  # each pass consumes wire bytes: bounded by the body
-                data = read_wire(READ_SIZE)
+                wait()
+                data = wait.note(read_wire(READ_SIZE))
                 if not data:
                     raise http.client.IncompleteRead(b"")
                 body = decoder.feed(data)

@@ -1547,3 +1547,37 @@ def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorde
     assert conn.wait(1.0) is Status.COMPLETED
     assert rec.data == ["a"]
     assert rec.of("complete") == [conn]
+
+
+# --- internals that carry the guarantees above ---------------------------------------------
+
+
+def test_a_latch_releases_every_waiter_once_set_and_stays_set() -> None:
+    from sseclient_sync._connection import _Latch
+
+    latch = _Latch()
+    assert not latch.wait(0.01) and not latch.is_set()
+    released: list[bool] = []
+    waiters = [threading.Thread(target=lambda: released.append(latch.wait(WAIT))) for _ in range(5)]
+    for waiter in waiters:
+        waiter.start()
+    setters = [threading.Thread(target=latch.set) for _ in range(3)]  # set() is once-only
+    for setter in setters:
+        setter.start()
+    for thread in waiters + setters:
+        thread.join(WAIT)
+    assert released == [True] * 5
+    assert latch.is_set() and latch.wait(0) and latch.wait(None)
+
+
+def test_iterating_a_connection_read_by_callbacks_after_it_failed_raises_its_error(
+    harness: Harness, rec: Recorder
+) -> None:
+    # A connection with on_message makes no queue until somebody iterates; the first
+    # iteration after the end still finds the end, and the error.
+    transport = FakeTransport(FakeStream(b"data: a\n\n", drop()))
+    conn = harness.connection(transport, retry=0)
+    assert ended(conn) is FAILED
+    assert rec.data == ["a"]
+    events, error = collect(conn)
+    assert events == [] and isinstance(error, ConnectError)
