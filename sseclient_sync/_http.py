@@ -19,6 +19,7 @@ import email.utils
 import http.client
 import io
 import logging
+import os
 import socket
 import threading
 import time
@@ -28,6 +29,8 @@ import requests
 import requests.adapters
 import urllib3
 import urllib3.exceptions
+from requests.sessions import merge_setting as _untyped_merge_setting
+from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._chunked import ChunkedDecoder
@@ -157,9 +160,78 @@ class InterruptibleAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
+#: The environment variables a request's proxies and CA bundle come from (requests also
+#: reads ``<scheme>_proxy`` for other schemes, which http and https requests never use).
+_ENVIRONMENT_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+_ENVIRONMENT_CACHE_LIMIT = 256
+merge_setting: Callable[[Any, Any], Any] = _untyped_merge_setting
+
+
+class _Session(requests.Session):
+    """The Session the library makes for itself when the caller gives none.
+
+    requests works out the proxies for every request from the environment, scanning every
+    environment variable twice: a quarter of its CPU time per request, which a manager
+    opening hundreds of streams pays each time. This Session remembers the answer per
+    host for as long as the environment variables it depends on keep their values.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._proxy_cache: dict[tuple[Any, ...], dict[str, str]] = {}
+        self._proxy_cache_lock = threading.Lock()
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:  # requests' own type differs across versions of its stubs
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # What requests.Session.merge_environment_settings does, with the proxies cached.
+        environment = tuple(map(os.environ.get, _ENVIRONMENT_VARIABLES))
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        if proxies is not None:
+            for key, value in self._environment_proxies(url, no_proxy, environment).items():
+                proxies.setdefault(key, value)
+        if verify is True or verify is None:
+            verify = environment[-2] or environment[-1] or verify
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+    def _environment_proxies(
+        self, url: str, no_proxy: Optional[str], environment: tuple[Optional[str], ...]
+    ) -> dict[str, str]:
+        origin = "/".join(str(url).split("/", 3)[:3])  # scheme://host:port
+        key = (origin, no_proxy, environment)
+        with self._proxy_cache_lock:
+            found = self._proxy_cache.get(key)
+        if found is None:
+            found = get_environ_proxies(url, no_proxy=no_proxy)
+            with self._proxy_cache_lock:
+                if len(self._proxy_cache) >= _ENVIRONMENT_CACHE_LIMIT:
+                    self._proxy_cache.clear()
+                self._proxy_cache[key] = found
+        return found
+
+
 def new_session(pool_maxsize: int = 100) -> requests.Session:
-    """A requests Session with :class:`InterruptibleAdapter` mounted for http and https."""
-    session = requests.Session()
+    """A requests Session with :class:`InterruptibleAdapter` mounted for http and https, that
+    reads proxy settings from the environment once per host (see :class:`_Session`)."""
+    session = _Session()
     adapter = InterruptibleAdapter(pool_maxsize)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -5,12 +5,15 @@ socket."""
 from __future__ import annotations
 
 import gzip
+import socket
+from typing import Optional
 
 import pytest
 import requests
 import responses
 
 from sseclient_sync import ConnectError, ConnectionManager, Event, Status
+from sseclient_sync._http import new_session
 from sseclient_sync.testing import Reply, SSEServer, sse
 
 URL = "https://stream.example.test/events"
@@ -81,3 +84,71 @@ def test_a_gzip_encoded_stream_is_decoded(server: SSEServer) -> None:
         assert list(conn.events(timeout=5)) == events
         assert conn.status is Status.COMPLETED
 
+
+
+# --- the library's own Session: proxies from the environment, looked up once per host --------
+
+
+ENVIRONMENTS = [
+    {},
+    {"HTTPS_PROXY": "http://proxy.example.test:3128"},
+    {"https_proxy": "http://lower.example.test:1", "NO_PROXY": "stream.example.test"},
+    {"ALL_PROXY": "socks5://all.example.test:1080", "no_proxy": "other.example.test"},
+    {"HTTP_PROXY": "http://plain.example.test:8080", "REQUESTS_CA_BUNDLE": "/tmp/ca.pem"},
+    {"CURL_CA_BUNDLE": "/tmp/curl.pem"},
+]
+PROXY_VARIABLES = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+]
+
+
+@pytest.mark.parametrize("url", [URL, "http://stream.example.test:8080/events?x=1"])
+@pytest.mark.parametrize("given_proxies", [None, {}, {"no_proxy": "stream.example.test"}])
+def test_the_library_session_settles_settings_as_requests_does(
+    monkeypatch: pytest.MonkeyPatch, url: str, given_proxies: Optional[dict[str, str]]
+) -> None:
+    # One session across every environment, in turn: a cached answer must never outlive
+    # the environment it came from.
+    ours = new_session()
+    for environment in ENVIRONMENTS:
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        for _ in range(2):  # the second time from the cache
+            mine = None if given_proxies is None else dict(given_proxies)
+            theirs = None if given_proxies is None else dict(given_proxies)
+            expected = requests.Session().merge_environment_settings(url, theirs, None, None, None)
+            assert ours.merge_environment_settings(url, mine, None, None, None) == expected
+            assert mine == theirs  # the caller's proxies get the environment's, as requests does
+
+
+def test_the_library_session_uses_the_environments_proxy_and_its_no_proxy(
+    server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/s", Reply(body=sse(Event(data="direct"))))
+    closed_port = _a_closed_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("NO_PROXY", "example.test")
+    with ConnectionManager(retry=0, timeout=2.0) as manager:
+        with pytest.raises(ConnectError, match="could not connect"):
+            manager.create(server.url_for("/s"))  # through the (refusing) proxy
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        conn = manager.create(server.url_for("/s"))
+        assert [event.data for event in conn.events(timeout=5.0)] == ["direct"]
+        assert conn.wait(5.0) is Status.COMPLETED
+
+
+def _a_closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
