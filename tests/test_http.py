@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-from typing import Optional
 
 import pytest
 import requests
@@ -112,10 +111,14 @@ PROXY_VARIABLES = [
 
 
 @pytest.mark.parametrize("url", [URL, "http://stream.example.test:8080/events?x=1"])
-@pytest.mark.parametrize("given_proxies", [None, {}, {"no_proxy": "stream.example.test"}])
+@pytest.mark.parametrize(
+    "given_proxies",
+    [{}, {"no_proxy": "stream.example.test"}, {"https": "http://explicit.example.test:1"}],
+)
 def test_the_library_session_settles_settings_as_requests_does(
-    monkeypatch: pytest.MonkeyPatch, url: str, given_proxies: Optional[dict[str, str]]
+    monkeypatch: pytest.MonkeyPatch, url: str, given_proxies: dict[str, str]
 ) -> None:
+    # (Session.request always passes a dict of proxies, never None.)
     # One session across every environment, in turn: a cached answer must never outlive
     # the environment it came from.
     ours = new_session()
@@ -125,8 +128,7 @@ def test_the_library_session_settles_settings_as_requests_does(
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         for _ in range(2):  # the second time from the cache
-            mine = None if given_proxies is None else dict(given_proxies)
-            theirs = None if given_proxies is None else dict(given_proxies)
+            mine, theirs = dict(given_proxies), dict(given_proxies)
             expected = requests.Session().merge_environment_settings(url, theirs, None, None, None)
             assert ours.merge_environment_settings(url, mine, None, None, None) == expected
             assert mine == theirs  # the caller's proxies get the environment's, as requests does
