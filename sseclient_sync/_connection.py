@@ -132,7 +132,6 @@ class Connection:
         "_attempts",
         "_bytes",
         "_closer",
-        "_closing",
         "_current",
         "_current_batch",
         "_delivered_ids",
@@ -190,7 +189,6 @@ class Connection:
         self._status = Status.CONNECTING
         self._closer: Optional[threading.Thread] = None  # the thread whose close() runs
         self._stop = _Latch()  # close() began: every loop and wait checks it
-        self._closing = False  # the same, as a plain flag for the loops that check each event
         self._wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
         self._opened = _Latch()  # first OPEN, or the end
         self._was_open = False  # a stream was open once (then wait_open() never raises)
@@ -277,7 +275,6 @@ class Connection:
             if current is not closer and current is not self._reader:
                 self._ended.wait(CLOSE_JOIN_TIMEOUT + 1.0)
             return
-        self._closing = True
         self._stop.set()
         self._wake.set()
         self._interrupt_io()
@@ -348,7 +345,7 @@ class Connection:
                     raise item.error
                 return
             self._current_batch = item  # before the check: close() empties it from now on
-            if self._closing:
+            if self._stop.is_set():
                 # close() began and may have drained the queue before this batch reached it:
                 # handing it out would skip the discarded events and carry on after them.
                 item.clear()
@@ -778,7 +775,7 @@ class Connection:
     def _call_on_message(self, on_message: Handler, events: list[Event]) -> None:
         # The common callback path, without a wrapper call per event.
         for event in events:
-            if self._closing:
+            if self._stop.is_set():
                 break  # a callback closed the connection: nothing is delivered after close()
             try:
                 on_message(event)
@@ -857,6 +854,9 @@ class Connection:
 
     def _the_queue(self) -> queue.Queue[_QueueItem]:
         """The queue, made on first use; a connection that already ended gets its end in it."""
+        made = self._queue
+        if made is not None:
+            return made  # every read and get after the first: no lock
         with self._state_lock:
             waiting = self._queue
             if waiting is None:

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from sseclient_sync import ConnectError, ConnectionManager, Event, Status
-from sseclient_sync._http import new_session
+from sseclient_sync._http import _ENVIRONMENT_VARIABLES, new_session
 from sseclient_sync.testing import Reply, SSEServer, sse
 
 URL = "https://stream.example.test/events"
@@ -96,18 +96,6 @@ ENVIRONMENTS = [
     {"HTTP_PROXY": "http://plain.example.test:8080", "REQUESTS_CA_BUNDLE": "/tmp/ca.pem"},
     {"CURL_CA_BUNDLE": "/tmp/curl.pem"},
 ]
-PROXY_VARIABLES = [
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-]
 
 
 @pytest.mark.parametrize("url", [URL, "http://stream.example.test:8080/events?x=1"])
@@ -123,7 +111,7 @@ def test_the_library_session_settles_settings_as_requests_does(
     # the environment it came from.
     ours = new_session()
     for environment in ENVIRONMENTS:
-        for name in PROXY_VARIABLES:
+        for name in _ENVIRONMENT_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
