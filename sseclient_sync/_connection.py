@@ -32,7 +32,7 @@ from ._exceptions import (
 )
 from ._http import Request, RequestsTransport, Stream, Transport, is_retryable_status
 from ._models import TRANSITIONS, Event, Stats, Status
-from ._options import Options
+from ._options import Options, normalise_method
 from ._parser import SSEParser
 from ._poll import parse_poll_body
 
@@ -175,7 +175,7 @@ class Connection:
         self.url: str = url
         self._options = options
         self._runtime = options.runtime
-        self._method = options.method.upper()
+        self._method = normalise_method(options.method)
         self._transport: Transport = options.transport or RequestsTransport(options.session)
         self._parser = SSEParser(
             last_event_id=options.last_event_id, max_event_size=options.max_event_size
@@ -564,7 +564,7 @@ class Connection:
 
     def _build_request(self) -> Request:
         options = self._options
-        headers: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        headers: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         headers.update(options.headers or {})
         params = dict(options.params) if options.params else None
         body_json, body_data = options.json, options.data
@@ -618,7 +618,7 @@ class Connection:
         if not _is_retryable(error):
             self._fail(error)
             return False
-        if not self._replay_is_safe():
+        if not self._replay_is_safe(error):
             self._fail(self._unsafe_replay_error(error))
             return False
         retry = self._options.retry
@@ -696,21 +696,25 @@ class Connection:
             return ConnectError(f"{self.url} ended the stream before the done marker", url=self.url)
         return ConnectError(f"{self.url} closed the stream", url=self.url)
 
-    def _replay_is_safe(self) -> bool:
-        """Re-sending a request that is not a GET would run it again (an LLM answer twice)
-        unless the server can resume it: an event id, a resume hook, or nothing delivered."""
+    def _replay_is_safe(self, error: SSEError) -> bool:
+        """Re-sending a request that is not a GET can run it again (an LLM answer twice). It is
+        safe when the request surely never reached the server, when the server answered with a
+        retryable status, or when the server can resume: an event id or a resume hook."""
         return (
             self._method == "GET"
-            or self._messages == 0
+            or (isinstance(error, ConnectError) and not error.request_sent)
+            or isinstance(error, HTTPStatusError)
             or bool(self._parser.last_event_id)
             or self._options.resume is not None
         )
 
     def _unsafe_replay_error(self, error: SSEError) -> SSEError:
+        what = "broke off" if self._was_open else "reached the server but got no answer"
         failure = ConnectError(
-            f"the {self._method} stream from {self.url} broke off after delivering events "
-            f"({error}); re-sending the request would repeat them, and the stream has no event "
-            "ids to resume from. Pass resume= to continue it (for example with an offset)",
+            f"the {self._method} request to {self.url} {what} ({error}); sending it again "
+            "could run it twice (an LLM would generate the answer again), and the stream has "
+            "no event ids to resume from. Pass resume= to continue it (for example with an "
+            "offset), or raise read_timeout if the server is slow to start its answer",
             url=self.url,
         )
         failure.__cause__ = error

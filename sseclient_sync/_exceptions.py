@@ -33,8 +33,19 @@ class SSEError(Exception):
 
 
 class ConnectError(SSEError):
-    """The network failed: DNS, refused or reset connection, TLS, a timeout before the response
-    headers, or a stream that broke off in the middle (a truncated chunked body)."""
+    """The network failed: DNS, a refused or reset connection, TLS, the connect ``timeout``, or
+    a stream that broke off in the middle (a truncated chunked body).
+
+    ``request_sent`` is False when the request surely never reached the server (the name did
+    not resolve, the connection was refused or timed out, the TLS handshake or the proxy
+    tunnel failed), so sending it again cannot run it twice; True when it may have.
+    """
+
+    def __init__(
+        self, message: str, *, url: Optional[str] = None, request_sent: bool = True
+    ) -> None:
+        super().__init__(message, url=url)
+        self.request_sent = request_sent
 
 
 class HTTPStatusError(SSEError):

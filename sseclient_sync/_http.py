@@ -21,9 +21,10 @@ import io
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 import requests
 import requests.adapters
@@ -33,7 +34,7 @@ from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._chunked import ChunkedDecoder
+from ._chunked import ChunkedDecoder, ChunkedError
 from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
 
 __all__ = [
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 ERROR_BODY_LIMIT = 4096
+#: How long an error reply may take to send the first bytes of its body, and then each next
+#: piece, before the status is reported with what has arrived.
+ERROR_BODY_WAIT = 1.0
+ERROR_BODY_GAP = 0.05
 #: Statuses that go through the reconnect policy; any other non-200 fails at once.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 
@@ -265,7 +270,7 @@ class RequestsTransport:
             self._aborted = False
         _in_flight.transport = self
         try:
-            response = self._send(request, timeout)
+            response = self._send(request, timeout, read_timeout)
         finally:
             _in_flight.transport = None
             with self._lock:
@@ -279,7 +284,9 @@ class RequestsTransport:
             )
         return _accept(response, request.url, read_timeout)
 
-    def _send(self, request: Request, timeout: float) -> requests.Response:
+    def _send(
+        self, request: Request, timeout: float, read_timeout: Optional[float]
+    ) -> requests.Response:
         kwargs: dict[str, Any] = {
             "params": request.params,
             "headers": request.headers,
@@ -288,7 +295,9 @@ class RequestsTransport:
             "auth": request.auth,
             "cert": request.cert,
             "proxies": request.proxies,
-            "timeout": (timeout, timeout),
+            # `timeout` bounds connecting (TCP, TLS, a proxy tunnel); the wait for the headers
+            # is silence like any other: WSGI servers send them with the first body byte.
+            "timeout": (timeout, read_timeout),
             "stream": True,
         }
         if request.verify is not None:
@@ -303,7 +312,7 @@ class RequestsTransport:
                     f"the request to {request.url} was interrupted (close or reconnect)",
                     url=request.url,
                 ) from error
-            raise _translate(error, request.url, timeout) from error
+            raise translate_request_error(error, request.url, timeout, read_timeout) from error
 
     def note_connection(self, connection: Any) -> None:
         """Called in the requesting thread with each urllib3 connection the request takes."""
@@ -347,7 +356,7 @@ class RequestsTransport:
         except requests.exceptions.RequestException as error:
             if self._aborted:
                 raise ConnectError(f"the poll of {url} was interrupted", url=url) from error
-            raise _translate(error, url, timeout) from error
+            raise translate_request_error(error, url, timeout, timeout) from error
         finally:
             _in_flight.transport = None
             with self._lock:
@@ -382,20 +391,31 @@ def _accept(
     return _RequestsStream(response, url, read_timeout)
 
 
+def response_socket(raw: urllib3.HTTPResponse) -> Optional[socket.socket]:
+    """The socket a response's body is read from.
+
+    http.client drops the connection's reference to its socket as soon as a response will
+    close the connection (``Connection: close``, HTTP/1.0, a body that ends with the close),
+    so ``raw.connection.sock`` is None exactly for the servers that answer that way (Werkzeug,
+    gunicorn's sync workers, Django's runserver); the response's own file still holds it.
+    """
+    inner = getattr(raw, "_fp", None)
+    sock = getattr(getattr(getattr(inner, "fp", None), "raw", None), "_sock", None)
+    if sock is None:
+        sock = getattr(raw.connection, "sock", None)
+    return sock if hasattr(sock, "settimeout") else None
+
+
 def _status_error(response: requests.Response, url: str) -> HTTPStatusError:
     status = response.status_code
-    body = b""
     try:
-        body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
-    except Exception:  # the body is a courtesy; the status is the error
-        log.debug("could not read the error body from %s", url, exc_info=True)
+        body = _arrived_body(response.raw)
     finally:
         response.close()
     text = body.decode("utf-8", "replace")
-    retryable = status in RETRYABLE_STATUSES
     advice = (
-        "retried under the reconnect policy"
-        if retryable
+        "the server failed or is overloaded; check its logs"
+        if status in RETRYABLE_STATUSES
         else "check the URL, method, headers and credentials"
     )
     snippet = f": {text[:200]!r}" if text.strip() else ""
@@ -408,6 +428,29 @@ def _status_error(response: requests.Response, url: str) -> HTTPStatusError:
         response=response,
         retry_after=_retry_after(response.headers.get("Retry-After")),
     )
+
+
+def _arrived_body(raw: urllib3.HTTPResponse) -> bytes:
+    """What has arrived of an error body, up to ERROR_BODY_LIMIT bytes: the first bytes within
+    ERROR_BODY_WAIT seconds, then only what follows at once. A server may keep an error body
+    open (a streaming 500); the status must not wait for its end."""
+    sock = response_socket(raw)
+    pieces: list[bytes] = []
+    size = 0
+    wait = ERROR_BODY_WAIT
+    try:
+        while size < ERROR_BODY_LIMIT:
+            if sock is not None:
+                sock.settimeout(wait)
+            piece = raw.read1(ERROR_BODY_LIMIT - size, decode_content=True)
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+            wait = ERROR_BODY_GAP
+    except Exception:  # the body is a courtesy; the status is the error
+        log.debug("stopped reading an error body", exc_info=True)
+    return b"".join(pieces)
 
 
 def is_retryable_status(status: int) -> bool:
@@ -429,20 +472,71 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _translate(error: requests.exceptions.RequestException, url: str, timeout: float) -> SSEError:
-    if isinstance(error, requests.exceptions.Timeout):
+def translate_request_error(
+    error: requests.exceptions.RequestException,
+    url: str,
+    timeout: float,
+    read_timeout: Optional[float],
+) -> SSEError:
+    """The one translation of a failed request (before any response) into the SSEError tree,
+    saying in plain words what happened and whether the request can have reached the server."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
         return ConnectError(
-            f"no response headers from {url} within timeout={timeout}s; check that the server "
-            "is up, or raise timeout",
+            f"could not connect to {url} within timeout={timeout}s (TCP connect, TLS "
+            "handshake or proxy tunnel); check that the host is reachable, or raise timeout",
             url=url,
+            request_sent=False,
         )
-    return ConnectError(f"could not connect to {url}: {error}", url=url)
+    if isinstance(error, requests.exceptions.Timeout):
+        return ReadTimeout(
+            f"{url} accepted the request but sent no response headers for read_timeout="
+            f"{read_timeout}s; the server may be slow to start its answer (WSGI servers send "
+            "the headers with the first event): raise read_timeout",
+            url=url,
+            timeout=read_timeout or 0.0,
+        )
+    reason = describe_error(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        return ConnectError(
+            f"the TLS handshake with {url} failed: {reason}; check verify= (a CA bundle for a "
+            "private certificate authority) and cert=",
+            url=url,
+            request_sent=False,
+        )
+    if isinstance(error, requests.exceptions.ProxyError):
+        return ConnectError(
+            f"the proxy for {url} failed: {reason}; check proxies= and the HTTP(S)_PROXY "
+            "environment variables",
+            url=url,
+            request_sent=False,
+        )
+    if isinstance(error, requests.exceptions.InvalidHeader):
+        return ConnectError(f"could not send the request to {url}: {reason}", url=url)
+    sent = not _never_connected(error)
+    if sent:
+        return ConnectError(
+            f"{url} dropped the connection before answering ({reason})", url=url
+        )
+    return ConnectError(
+        f"could not connect to {url}: {reason}; check that the server is up and the URL is "
+        "right",
+        url=url,
+        request_sent=False,
+    )
 
 
-def _describe(error: BaseException) -> str:
-    """A short reason for a broken stream: the innermost OSError, not urllib3's nesting."""
-    if isinstance(error, http.client.IncompleteRead):
-        return "the chunked body was cut off"
+def _never_connected(error: BaseException) -> bool:
+    """True when no connection was opened at all: the name did not resolve, or the
+    connection was refused or unreachable."""
+    return any(
+        isinstance(cause, (urllib3.exceptions.NewConnectionError, socket.gaierror))
+        for cause in _causes(error)
+    )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything nested in it (causes, contexts, exception arguments, urllib3's
+    ``reason``), breadth first, each once."""
     seen: set[int] = set()
     pending = [error]
     while pending:
@@ -450,11 +544,41 @@ def _describe(error: BaseException) -> str:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
-        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+        yield current
+        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [c for c in nested if isinstance(c, BaseException)]
         pending += [arg for arg in current.args if isinstance(arg, BaseException)]
-    return str(error) or type(error).__name__
+
+
+def describe_error(error: BaseException) -> str:
+    """The cause of a network failure in plain words: "connection refused", "certificate
+    verify failed: self-signed certificate", never the repr of urllib3's nesting."""
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+            return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
+    for cause in causes:
+        if isinstance(cause, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
+            return "the host name could not be resolved"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            detail = getattr(cause, "reason", None) or cause.strerror or "the handshake failed"
+            return f"TLS error: {detail}"
+        if isinstance(cause, http.client.IncompleteRead):
+            return "the body was cut off"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "the server closed the connection without a response"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+    for cause in causes:
+        if isinstance(cause, ChunkedError):
+            return f"malformed chunked framing ({cause})"
+        if isinstance(cause, urllib3.exceptions.DecodeError):
+            return "the compressed body could not be decoded"
+        if isinstance(cause, urllib3.exceptions.ProtocolError):
+            return "the connection was broken mid-body"
+    return type(error).__name__
 
 
 class _Waiter:
@@ -490,10 +614,10 @@ class _RequestsStream:
         self._read_timeout = read_timeout
         self._aborted = threading.Event()  # set from any thread by abort()
         self._reader_ident = threading.get_ident()  # the thread that opened it reads it
-        connection = self._raw.connection
-        sock = getattr(connection, "sock", None)
+        sock = response_socket(self._raw)
         if sock is not None:
-            # The headers arrived within `timeout`; from now on silence is bounded by read_timeout.
+            # requests already set read_timeout for the wait for the headers; set it again on
+            # the socket the body is read from, whatever a session's adapter did meanwhile.
             sock.settimeout(read_timeout)
         self._inner: Optional[http.client.HTTPResponse] = None
         self._decoder: Optional[ChunkedDecoder] = None
@@ -587,9 +711,7 @@ class _RequestsStream:
                 timeout=self._read_timeout or 0.0,
             )
         return ConnectError(
-            f"the stream from {self.url} broke off ({_describe(error)}); it is resumed under "
-            "the reconnect policy",
-            url=self.url,
+            f"the stream from {self.url} broke off: {describe_error(error)}", url=self.url
         )
 
     def abort(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
+import string
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
@@ -22,7 +23,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Options", "Runtime", "build_options", "merge_options"]
 
-_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
+#: RFC 9110 "tchar": the characters of a method token.
+_TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
+#: The methods the Fetch standard normalises to upper case; any other token is sent as given.
+_NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
+
+
+def normalise_method(method: str) -> str:
+    """``method`` as it goes on the wire: the Fetch standard's "normalize a method"
+    (``post`` becomes ``POST``; ``Report`` and ``QUERY`` stay as given, methods being
+    case-sensitive)."""
+    upper = method.upper()
+    return upper if upper in _NORMALISED_METHODS else method
 
 
 def _wait_on_event(stop: threading.Event, seconds: float) -> bool:
@@ -144,8 +156,11 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
 
 def _check(options: Options) -> None:
     method = options.method
-    if not isinstance(method, str) or method.upper() not in _HTTP_METHODS:
-        raise ValueError(f"method must be one of {sorted(_HTTP_METHODS)}, got {method!r}")
+    if not isinstance(method, str) or not method or not set(method) <= _TOKEN_CHARACTERS:
+        raise ValueError(
+            f"method must be an HTTP method token such as 'GET', 'POST' or 'REPORT' (letters, "
+            f"digits and !#$%&'*+-.^_`|~), got {method!r}"
+        )
     if options.json is not None and options.data is not None:
         raise ValueError("pass either json= or data=, not both")
     for name in ("params", "headers", "proxies"):

@@ -62,7 +62,7 @@ def test_sends_the_sse_headers_and_the_initial_last_event_id(
         assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
     request = server.requests[0]
     assert request.headers["accept"] == "text/event-stream"
-    assert request.headers["cache-control"] == "no-store"
+    assert request.headers["cache-control"] == "no-cache"
     assert request.headers["last-event-id"] == "41"
 
 

@@ -601,7 +601,7 @@ def test_the_first_request_has_the_sse_headers_and_no_last_event_id(harness: Har
     assert request.url == URL
     assert request.headers is not None
     assert request.headers["Accept"] == "text/event-stream"
-    assert request.headers["Cache-Control"] == "no-store"
+    assert request.headers["Cache-Control"] == "no-cache"
     assert "Last-Event-ID" not in request.headers
 
 
@@ -854,15 +854,35 @@ def test_a_post_that_drops_after_events_without_ids_or_resume_fails(
 
 
 @pytest.mark.parametrize("where", ["open", "read", "after-a-comment"])
-def test_a_post_that_drops_before_any_event_retries(
+def test_a_post_that_reached_the_server_is_not_sent_again_before_its_first_event(
     harness: Harness, waits: list[float], where: str
 ) -> None:
+    # A WSGI server sends its headers with the first body byte: a POST waiting for them has
+    # reached the server, which may be generating the answer. Sending it again runs it twice.
     scripts: dict[str, OpenItem] = {
         "open": drop(),
         "read": FakeStream(drop()),
         "after-a-comment": FakeStream(b": working\n\n", drop()),
     }
-    first = scripts[where]
+    transport = FakeTransport(scripts[where], FakeStream(b"data: a\n\n"))
+    conn = harness.connection(transport, method="POST", json={"prompt": "hi"})
+    assert ended(conn) is Status.FAILED
+    assert isinstance(conn.error, ConnectError) and "resume=" in str(conn.error)
+    assert len(transport.requests) == 1
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        ConnectError("connection refused", url=URL, request_sent=False),
+        status_error(503),
+    ],
+    ids=["never-sent", "retryable-status"],
+)
+def test_a_post_is_sent_again_when_it_never_reached_the_server_or_got_a_retryable_status(
+    harness: Harness, waits: list[float], first: SSEError
+) -> None:
     transport = FakeTransport(first, FakeStream(b"data: a\n\n"))
     conn = harness.connection(transport, method="POST", json={"prompt": "hi"})
     assert ended(conn) is Status.COMPLETED

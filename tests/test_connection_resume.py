@@ -296,17 +296,30 @@ def test_a_non_get_stream_with_event_ids_resumes_after_a_drop(
     assert server.requests[1].body == b"x"
 
 
-@pytest.mark.parametrize(
-    "first", [Reply(body=[Drop()]), Reply(status=503), Reply(body=[b"data: never fini", Drop()])]
-)
-def test_a_non_get_stream_retries_like_any_other_before_its_first_event(
-    server: SSEServer, manager: ConnectionManager, first: Reply
+def test_a_non_get_stream_retries_a_retryable_status(
+    server: SSEServer, manager: ConnectionManager
 ) -> None:
-    server.route("/s", [first, Reply(body=sse(Event(data="answer")))])
+    server.route("/s", [Reply(status=503), Reply(body=sse(Event(data="answer")))])
     with manager.create(server.url_for("/s"), method="POST", json={"q": 1}) as conn:
         assert datas(conn) == ["answer"]
         assert conn.status is Status.COMPLETED
     assert [request.json() for request in server.requests] == [{"q": 1}, {"q": 1}]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [Reply(body=[Drop()]), Reply(body=[b"data: never fini", Drop()])],
+    ids=["at-once", "mid-event"],
+)
+def test_a_non_get_stream_that_broke_before_its_first_event_is_not_sent_again(
+    server: SSEServer, manager: ConnectionManager, first: Reply
+) -> None:
+    server.route("/s", [first, Reply(body=sse(Event(data="answer")))])
+    with manager.create(server.url_for("/s"), method="POST", json={"q": 1}) as conn:
+        with pytest.raises(ConnectError, match="resume="):
+            datas(conn)
+        assert conn.status is Status.FAILED
+    assert len(server.requests) == 1
 
 
 def test_dedup_drops_an_events_own_id_seen_before_but_not_an_inherited_one(

@@ -5,15 +5,37 @@ socket."""
 from __future__ import annotations
 
 import gzip
+import http.server
+import json
 import socket
+import ssl
+import threading
+import time
+from typing import Any, Callable
 
 import pytest
 import requests
 import responses
+from support import FAST, WAIT
 
-from sseclient_sync import ConnectError, ConnectionManager, Event, Status
+from sseclient_sync import (
+    ConnectError,
+    ConnectionManager,
+    Event,
+    HTTPStatusError,
+    ReadTimeout,
+    Status,
+)
 from sseclient_sync._http import _ENVIRONMENT_VARIABLES, new_session
-from sseclient_sync.testing import Reply, SSEServer, sse
+from sseclient_sync.testing import (
+    BodyItem,
+    Pause,
+    RecordedRequest,
+    Reply,
+    Silence,
+    SSEServer,
+    sse,
+)
 
 URL = "https://stream.example.test/events"
 
@@ -26,10 +48,17 @@ def manager() -> ConnectionManager:
 @pytest.mark.parametrize(
     ("raised", "expected"),
     [
-        (requests.exceptions.SSLError("certificate verify failed"), "certificate verify failed"),
-        (requests.exceptions.ConnectTimeout("timed out"), "no response headers"),
-        (requests.exceptions.ConnectionError("Name or service not known"), "could not connect"),
-        (requests.exceptions.ProxyError("proxy refused"), "proxy refused"),
+        (
+            requests.exceptions.SSLError(
+                ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
+            ),
+            "TLS handshake",
+        ),
+        (requests.exceptions.ConnectTimeout("timed out"), "could not connect"),
+        (requests.exceptions.ConnectionError(socket.gaierror(-2, "Name or service not known")),
+         "could not be resolved"),
+        (requests.exceptions.ProxyError(ConnectionRefusedError(111, "Connection refused")),
+         "proxy for"),
     ],
 )
 @responses.activate
@@ -43,7 +72,20 @@ def test_network_failures_before_the_headers_are_connect_errors_naming_the_url(
     assert URL in message
     assert expected in message
     assert caught.value.__cause__ is raised
+    assert caught.value.request_sent is False  # so even a POST may be sent again
+    assert "Max retries" not in message and "Pool" not in message
     assert manager.count() == 0
+
+
+@responses.activate
+def test_no_headers_within_read_timeout_is_a_read_timeout_saying_so(
+    manager: ConnectionManager,
+) -> None:
+    responses.add(responses.GET, URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(ReadTimeout) as caught:
+        manager.create(URL, read_timeout=1.5)
+    assert URL in str(caught.value) and "read_timeout=1.5s" in str(caught.value)
+    assert "no response headers" in str(caught.value)
 
 
 @responses.activate
@@ -65,7 +107,7 @@ def test_a_mocked_stream_is_read_through_urllib3_when_it_has_no_socket(
     assert conn.status is Status.COMPLETED
     sent = responses.calls[0].request.headers
     assert sent["Accept"] == "text/event-stream"
-    assert sent["Cache-Control"] == "no-store"
+    assert sent["Cache-Control"] == "no-cache"
 
 
 def test_a_gzip_encoded_stream_is_decoded(server: SSEServer) -> None:
@@ -130,7 +172,7 @@ def test_the_library_session_uses_the_environments_proxy_and_its_no_proxy(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
     monkeypatch.setenv("NO_PROXY", "example.test")
     with ConnectionManager(retry=0, timeout=2.0) as manager:
-        with pytest.raises(ConnectError, match="could not connect"):
+        with pytest.raises(ConnectError, match=r"the proxy for .* failed: connection refused"):
             manager.create(server.url_for("/s"))  # through the (refusing) proxy
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         conn = manager.create(server.url_for("/s"))
@@ -142,3 +184,153 @@ def _a_closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# --- what real servers do: each of these once went wrong against Werkzeug, gunicorn or Django --
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_keep_alives_sparser_than_timeout_keep_the_stream_alive(
+    server: SSEServer, framing: str
+) -> None:
+    # timeout bounds connecting only; the silence between keep-alives is read_timeout's.
+    body = [sse(Event(data="a", id="1")), Pause(0.4), ": ping\n", Pause(0.4), sse(Event(data="b"))]
+    server.route("/s", [Reply(body=body, framing=framing), Reply(status=204)])
+    with ConnectionManager(retry=FAST, timeout=0.15, read_timeout=WAIT) as manager:
+        conn = manager.create(server.url_for("/s"))
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b"]
+    assert len(server.requests) == 2  # the second only after the server ended the first
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_silence_past_read_timeout_is_noticed_whatever_the_framing(
+    server: SSEServer, framing: str
+) -> None:
+    # http.client drops the connection's socket once a response will close the connection;
+    # read_timeout must reach the socket the response reads from all the same.
+    server.route("/s", Reply(body=[sse(Event(data="a")), Silence()], framing=framing))
+    errors: list[BaseException] = []
+    with ConnectionManager(retry=0, timeout=30.0, read_timeout=0.3) as manager:
+        conn = manager.create(server.url_for("/s"), on_error=errors.append)
+        started = time.monotonic()
+        with pytest.raises(ReadTimeout, match=r"read_timeout=0\.3s"):
+            list(conn.events(timeout=WAIT))
+        assert time.monotonic() - started < 10.0  # not timeout=30
+    assert [type(error) for error in errors] == [ReadTimeout]
+
+
+def _slow_first_token(seconds: float, body: list[BodyItem]) -> Callable[[RecordedRequest], Reply]:
+    """A WSGI server: the status line and headers go out with the first body byte."""
+
+    def respond(request: RecordedRequest) -> Reply:
+        time.sleep(seconds)
+        return Reply(body=body)
+
+    return respond
+
+
+def test_a_slow_first_token_is_waited_for_under_read_timeout_and_the_post_sent_once(
+    server: SSEServer,
+) -> None:
+    tokens = [sse(Event(data="Hel")), sse(Event(data="lo")), sse(Event(data="[DONE]"))]
+    server.route("/chat", _slow_first_token(0.6, tokens))
+    with ConnectionManager(retry=FAST, timeout=0.1, read_timeout=WAIT) as manager:
+        conn = manager.create(
+            server.url_for("/chat"),
+            method="POST",
+            json={"prompt": "hi"},
+            done=lambda event: event.data == "[DONE]",
+        )
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["Hel", "lo"]
+        assert conn.status is Status.COMPLETED
+    assert len(server.requests) == 1
+
+
+def test_a_post_that_gets_no_headers_within_read_timeout_fails_instead_of_running_twice(
+    server: SSEServer,
+) -> None:
+    server.route("/chat", _slow_first_token(1.0, [sse(Event(data="late"))]))
+    with (
+        ConnectionManager(retry=FAST, timeout=5.0, read_timeout=0.2) as manager,
+        pytest.raises(ConnectError, match="could run it twice") as caught,
+    ):
+        manager.create(server.url_for("/chat"), method="POST", json={"prompt": "hi"})
+    assert isinstance(caught.value.__cause__, ReadTimeout)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(("status", "retry"), [(401, FAST), (500, 0)])
+def test_an_error_status_whose_body_stays_open_surfaces_at_once_with_the_body(
+    server: SSEServer, status: int, retry: Any
+) -> None:
+    body = json.dumps({"error": {"message": "bad key"}})
+    server.route("/s", Reply(status=status, headers={"Content-Type": "application/json"},
+                             body=[body, Silence()]))
+    started = time.monotonic()
+    with (
+        ConnectionManager(retry=retry, timeout=30.0, read_timeout=30.0) as manager,
+        pytest.raises(HTTPStatusError) as caught,
+    ):
+        manager.create(server.url_for("/s"))
+    assert time.monotonic() - started < 10.0  # not a timeout of 30
+    assert caught.value.status_code == status
+    assert json.loads(caught.value.body) == {"error": {"message": "bad key"}}
+    assert "retried" not in str(caught.value)
+
+
+@pytest.mark.parametrize("method", ["REPORT", "PROPFIND", "QUERY"])
+def test_any_method_token_goes_on_the_wire(server: SSEServer, method: str) -> None:
+    server.route("/s", Reply(body=sse(Event(data="a"))), methods=[method])
+    with ConnectionManager(retry=0) as manager:
+        conn = manager.create(server.url_for("/s"), method=method, data="<query/>")
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
+    assert server.requests[0].method == method
+    assert server.requests[0].body == b"<query/>"
+
+
+def test_a_refused_connection_says_so_in_plain_words() -> None:
+    url = f"http://127.0.0.1:{_a_closed_port()}/s"
+    with ConnectionManager(retry=0) as manager, pytest.raises(ConnectError) as caught:
+        manager.create(url)
+    message = str(caught.value)
+    assert "connection refused" in message and url in message
+    for internal in ("Pool", "Max retries", "NewConnectionError", "object at"):
+        assert internal not in message
+    assert caught.value.request_sent is False
+
+
+class _HalfGzipBody(http.server.BaseHTTPRequestHandler):
+    """Promises a gzip body by Content-Length, sends half of it and closes cleanly (a FIN,
+    not a reset): what a proxy or a crashed worker does."""
+
+    body = gzip.compress(sse(*[Event(data=f"event {n}", id=str(n)) for n in range(200)]))
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body[: len(self.body) // 2])
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_cut_compressed_stream_says_so_in_plain_words() -> None:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HalfGzipBody) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        try:
+            with ConnectionManager(retry=0) as manager:
+                conn = manager.create(f"http://127.0.0.1:{httpd.server_port}/gz")
+                with pytest.raises(ConnectError) as caught:
+                    list(conn.events(timeout=WAIT))
+        finally:
+            httpd.shutdown()
+            thread.join(WAIT)
+    message = str(caught.value)
+    assert "broke off: the body was cut off" in message
+    for internal in ("IncompleteRead", "Connection broken", "(("):
+        assert internal not in message

@@ -319,7 +319,7 @@ def test_a_calls_own_session_replaces_the_managers(server: SSEServer) -> None:
         ({"timeout": 0}, ValueError, "timeout"),
         ({"read_timeout": -1}, ValueError, "read_timeout"),
         ({"retry": "often"}, TypeError, "retry"),
-        ({"method": "FETCH"}, ValueError, "method"),
+        ({"method": "G ET"}, ValueError, "method"),
         ({"headers": [("X", "1")]}, TypeError, "headers"),
         ({"on_message": "print"}, TypeError, "on_message"),
         ({"queue_size": 0}, ValueError, "queue_size"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sseclient_sync import Retry
-from sseclient_sync._options import Options, Runtime, build_options, merge_options
+from sseclient_sync._options import Options, Runtime, build_options, merge_options, normalise_method
 from sseclient_sync._parser import DEFAULT_MAX_EVENT_SIZE
 
 URL = "http://127.0.0.1:8000/stream"
@@ -157,7 +157,26 @@ def test_method_is_case_insensitive(method: str) -> None:
     assert build(method=method).method == method
 
 
-@pytest.mark.parametrize("method", ["FETCH", "", "G ET", 5])
+@pytest.mark.parametrize("method", ["REPORT", "PROPFIND", "QUERY", "M-SEARCH", "x!#$%&'*+.^_`|~9"])
+def test_any_rfc_9110_method_token_is_accepted(method: str) -> None:
+    assert build(method=method).method == method
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("post", "POST"),
+        ("Get", "GET"),
+        ("delete", "DELETE"),
+        ("report", "report"),
+        ("Query", "Query"),
+    ],
+)
+def test_methods_are_normalised_as_the_fetch_standard_does(given: str, sent: str) -> None:
+    assert normalise_method(given) == sent
+
+
+@pytest.mark.parametrize("method", ["", "G ET", "GET\r\n", "(GET)", "GÉT", 5])
 def test_bad_method(method: Any) -> None:
     message = check_error(ValueError, "method", method)
     assert repr(method) in message
