@@ -8,12 +8,16 @@
 
 from ._connection import Connection
 from ._exceptions import (
+    CallbackError,
     ConnectError,
     ContentTypeError,
     EventTooLarge,
     HTTPStatusError,
+    InternalError,
+    ProtocolError,
     ReadTimeout,
     RetryExhausted,
+    ServerEventError,
     SSEError,
 )
 from ._manager import (
@@ -31,6 +35,7 @@ from ._retry import Retry
 from ._version import __version__
 
 __all__ = [
+    "CallbackError",
     "ConnectError",
     "Connection",
     "ConnectionManager",
@@ -38,11 +43,14 @@ __all__ = [
     "Event",
     "EventTooLarge",
     "HTTPStatusError",
+    "InternalError",
+    "ProtocolError",
     "ReadTimeout",
     "Retry",
     "RetryExhausted",
     "SSEError",
     "SSEParser",
+    "ServerEventError",
     "Stats",
     "Status",
     "__version__",

@@ -14,13 +14,17 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = [
+    "CallbackError",
     "ConnectError",
     "ContentTypeError",
     "EventTooLarge",
     "HTTPStatusError",
+    "InternalError",
+    "ProtocolError",
     "ReadTimeout",
     "RetryExhausted",
     "SSEError",
+    "ServerEventError",
 ]
 
 
@@ -117,3 +121,28 @@ class RetryExhausted(SSEError):
     def __init__(self, message: str, *, url: Optional[str] = None, attempts: int = 0) -> None:
         super().__init__(message, url=url)
         self.attempts = attempts
+
+
+class ServerEventError(SSEError):
+    """The server reported an error inside the stream: ``fail(event)`` matched ``event``
+    (LLM APIs send ``event: error`` after a 200). Final unless ``Retry.should_retry`` accepts
+    it; the events before it were delivered."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None, event: Event) -> None:
+        super().__init__(message, url=url)
+        self.event = event
+
+
+class ProtocolError(SSEError, ValueError):
+    """The server's answer is not what the protocol says: a polling answer that is not
+    ``{"events": [...]}``, say. The details are in the message."""
+
+
+class CallbackError(SSEError):
+    """A hook of yours that the connection depends on (``resume=``) raised; its exception is
+    chained as ``__cause__``. It counts as a failed reconnect attempt."""
+
+
+class InternalError(SSEError):
+    """The reader thread died of a bug in this library (the cause is chained). A manager
+    restarts it, counting a reconnect; please report it."""

@@ -14,7 +14,6 @@ first wakes the blocked read at once (urllib3 >= 2.3).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import email.utils
 import http.client
 import io
@@ -24,7 +23,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional
 
 import requests
 import requests.adapters
@@ -36,6 +35,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._chunked import ChunkedDecoder, ChunkedError
 from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
+from ._policy import RETRYABLE_STATUSES
+from ._transport import Request, Stream, Transport
 
 __all__ = [
     "InterruptibleAdapter",
@@ -54,58 +55,6 @@ ERROR_BODY_LIMIT = 4096
 #: piece, before the status is reported with what has arrived.
 ERROR_BODY_WAIT = 1.0
 ERROR_BODY_GAP = 0.05
-#: Statuses that go through the reconnect policy; any other non-200 fails at once.
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-
-
-@dataclasses.dataclass(frozen=True)
-class Request:
-    """What to send. ``headers`` already holds the SSE headers and ``Last-Event-ID``."""
-
-    method: str
-    url: str
-    params: Optional[Mapping[str, Any]] = None
-    headers: Optional[Mapping[str, Any]] = None
-    json: Any = None
-    data: Any = None
-    auth: Any = None
-    verify: Any = None
-    cert: Any = None
-    proxies: Optional[Mapping[str, str]] = None
-
-
-class Stream(Protocol):
-    """An open, accepted ``text/event-stream`` response."""
-
-    url: str
-
-    def read(self) -> bytes:
-        """The bytes that have arrived (waiting for at least one), or b"" at the end."""
-
-    def abort(self) -> None:
-        """From any thread: wake a blocked read. From the reading thread (which calls it once
-        it is done with the stream, however the stream ended): also release the socket."""
-
-
-class Transport(Protocol):
-    """Opens streams. The connection talks to this seam only, so tests can fake it."""
-
-    def open(
-        self, request: Request, timeout: float, read_timeout: Optional[float]
-    ) -> Optional[Stream]:
-        """Send ``request``; return the stream, or ``None`` when the server answered 204 (the
-        server's way of saying: stop, do not reconnect). Raises ConnectError, HTTPStatusError or
-        ContentTypeError."""
-
-    def abort(self) -> None:
-        """From any thread: interrupt an ``open`` in progress (waiting for headers)."""
-
-    def poll(self, request: Request, timeout: float) -> bytes:
-        """Send ``request`` for the polling fallback; return the body of a 200 response.
-        Raises ConnectError or HTTPStatusError."""
-
-    def close(self) -> None:
-        """Release what the transport owns (its own session)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,11 +400,6 @@ def _arrived_body(raw: urllib3.HTTPResponse) -> bytes:
     except Exception:  # the body is a courtesy; the status is the error
         log.debug("stopped reading an error body", exc_info=True)
     return b"".join(pieces)
-
-
-def is_retryable_status(status: int) -> bool:
-    """5xx, 408 and 429 go through the reconnect policy; other failures are final."""
-    return status in RETRYABLE_STATUSES
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:

@@ -19,7 +19,8 @@ import requests
 
 from ._connection import Connection
 from ._http import new_session
-from ._options import build_options, merge_options
+from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options
+from ._transport import Transport
 
 __all__ = [
     "ConnectionManager",
@@ -54,8 +55,14 @@ class ConnectionManager:
         self,
         base_url: Optional[str] = None,
         session: Optional[requests.Session] = None,
+        *,
+        _transport: Optional[Transport] = None,
+        _runtime: Runtime = DEFAULT_RUNTIME,
         **default_options: Any,
     ) -> None:
+        # _transport and _runtime are test seams: a fake network, clock and randomness.
+        self._transport = _transport
+        self._runtime = _runtime
         build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
         if "session" in default_options:
             raise TypeError("pass the manager's session as ConnectionManager(session=...)")
@@ -76,9 +83,13 @@ class ConnectionManager:
         if merged.get("session") is None:
             merged["session"] = self._shared_session()
         full_url = urljoin(self.base_url, url) if self.base_url else url
-        connection = Connection(full_url, build_options(full_url, merged))
-        connection.on_end = self._forget
-        connection.on_reader_death = self._restart
+        connection = Connection(
+            full_url,
+            build_options(full_url, merged),
+            transport=self._transport,
+            runtime=self._runtime,
+            supervisor=self,
+        )
         with self._lock:
             self._connections[connection.id] = connection
         connection.start()
@@ -142,11 +153,14 @@ class ConnectionManager:
                 self._owns_session = True
             return self._session
 
-    def _forget(self, connection: Connection) -> None:
+    def ended(self, connection: Connection) -> None:
+        """Supervision: the connection ended; forget it."""
         with self._lock:
             self._connections.pop(connection.id, None)
 
-    def _restart(self, connection: Connection, cause: BaseException) -> None:
+    def reader_died(self, connection: Connection, cause: BaseException) -> None:
+        """Supervision: the connection's reader thread died of an internal error; restart it
+        (a reconnect, within the connection's Retry budget)."""
         log.warning("restarting the reader of %s after it died: %r", connection.url, cause)
         connection.restart_reader(cause)
 

@@ -1,5 +1,9 @@
 """Connection options: checked once, eagerly, with the bad value in the message; merged over a
-manager's defaults. Every option is documented here, where it is defined."""
+manager's defaults. Every option is documented here, where it is defined.
+
+"Not given" is an option's absence, never ``None``: ``None`` always means what the option
+says it means (``read_timeout=None``: no limit, over a manager's default too).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 
     from ._connection import Connection
 
-__all__ = ["Options", "Runtime", "build_options", "merge_options"]
+__all__ = ["DEFAULT_RUNTIME", "Options", "Runtime", "build_options", "merge_options"]
 
 #: RFC 9110 "tchar": the characters of a method token.
 _TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
@@ -77,6 +81,8 @@ class Options:
     resume: Optional[Callable[[Connection], Optional[Mapping[str, Any]]]] = None
     # Completion
     done: Optional[Callable[[Event], bool]] = None
+    fail: Optional[Callable[[Event], bool]] = None
+    reconnect_on_end: Optional[bool] = None
     # Delivery
     on_open: Optional[Callable[[Connection], Any]] = None
     on_message: Optional[Callable[[Event], Any]] = None
@@ -84,6 +90,7 @@ class Options:
     on_complete: Optional[Callable[[Connection], Any]] = None
     on_close: Optional[Callable[[Connection], Any]] = None
     on_status: Optional[Callable[[Connection, Status, Status], Any]] = None
+    on_comment: Optional[Callable[[str], Any]] = None
     queue_size: int = 1000
     dedup: bool = True
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE
@@ -92,16 +99,18 @@ class Options:
     poll_interval: float = 5.0
     # create_sse_connection
     wait_open: bool = True
-    # Injected by tests; not part of the public API.
-    runtime: Runtime = Runtime()
-    transport: Any = None
 
+
+#: The real clock, randomness and wait.
+DEFAULT_RUNTIME = Runtime()
 
 _FIELDS = {field.name for field in dataclasses.fields(Options)}
-_PUBLIC = sorted(_FIELDS - {"runtime", "transport"})
+_PUBLIC = sorted(_FIELDS)
 _CALLBACKS = (
     "resume",
     "done",
+    "fail",
+    "on_comment",
     "on_open",
     "on_message",
     "on_error",
@@ -124,24 +133,23 @@ def build_options(url: str, options: Mapping[str, Any]) -> Options:
             f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(_PUBLIC)}"
         )
         raise TypeError(f"unknown option {name!r}{hint}")
-    values = {name: value for name, value in options.items() if value is not None}
-    if options.get("retry") is not None:
-        values["retry"] = Retry.from_option(options["retry"])
-    if "read_timeout" in options:
-        values["read_timeout"] = options["read_timeout"]
-    if "max_event_size" in options:
-        values["max_event_size"] = options["max_event_size"]
+    values = dict(options)
+    if "retry" in values:
+        values["retry"] = Retry.from_option(values["retry"])
+    if values.get("wait_open", True) is None:
+        values["wait_open"] = True
     built = Options(**values)
     _check(built)
     return built
 
 
 def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A manager's defaults with a call's options over them: ``None`` inherits the default,
-    dict options (params, headers, proxies) are merged key by key, the rest replace."""
+    """A manager's defaults with a call's options over them: an option the call does not
+    give is inherited; one it gives replaces the default, ``None`` included, except that dict
+    options (params, headers, proxies) are merged key by key (``None`` adds nothing)."""
     merged = dict(defaults)
     for name, value in overrides.items():
-        if value is None and name in merged:
+        if value is None and name in _MERGED_DICTS and name in merged:
             continue
         if (
             name in _MERGED_DICTS
@@ -176,6 +184,13 @@ def _check(options: Options) -> None:
     if options.read_timeout is not None:
         _check_positive("read_timeout", options.read_timeout)
     _check_positive("poll_interval", options.poll_interval)
+    for name in ("dedup", "wait_open"):
+        if not isinstance(getattr(options, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(options, name)!r}")
+    if options.reconnect_on_end not in (None, True, False):
+        raise TypeError(
+            f"reconnect_on_end must be None, True or False, got {options.reconnect_on_end!r}"
+        )
     if (
         not isinstance(options.queue_size, int)
         or isinstance(options.queue_size, bool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+from ._exceptions import ProtocolError
 from ._models import Event
 
 __all__ = ["parse_poll_body"]
@@ -20,17 +21,19 @@ def parse_poll_body(
     """Return the events of a poll response and the positions of those with their own id.
 
     An event without an ``id`` carries the last event ID in force, as on a stream. Raises
-    ``ValueError`` naming the URL and the problem for a body of any other shape.
+    ``ProtocolError`` (a ValueError) naming the URL and the problem for a body of any other shape.
     """
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"the poll response from {url} is not JSON: {error}") from error
+        message = f"the poll response from {url} is not JSON: {error}"
+        raise ProtocolError(message, url=url) from error
     items = document.get("events") if isinstance(document, dict) else None
     if not isinstance(items, list):
-        raise ValueError(
+        raise ProtocolError(
             f'the poll response from {url} must be an object {{"events": [...]}}, '
-            f"got {_shape(document)}"
+            f"got {_shape(document)}",
+            url=url,
         )
     events: list[Event] = []
     own_ids: list[int] = []
@@ -44,15 +47,16 @@ def parse_poll_body(
 
 
 def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -> Event:
+    where = f"event {index} of the poll response from {url}"
     if not isinstance(item, dict):
-        raise ValueError(f"event {index} of the poll response from {url} is not an object")
+        raise ProtocolError(f"{where} is not an object", url=url)
     event_type = item.get("event")
     data = item.get("data", "")
     event_id = item.get("id")
     if event_type is not None and not isinstance(event_type, str):
-        raise ValueError(f"event {index} of the poll response from {url} needs a string 'event'")
+        raise ProtocolError(f"{where} needs a string 'event'", url=url)
     if event_id is not None and not isinstance(event_id, str):
-        raise ValueError(f"event {index} of the poll response from {url} needs a string 'id'")
+        raise ProtocolError(f"{where} needs a string 'id'", url=url)
     if not isinstance(data, str):
         data = json.dumps(data)  # a structured payload travels as its JSON text, as on a stream
     return Event(event_type or "message", data, last_event_id if event_id is None else event_id)

@@ -48,12 +48,13 @@ class Retry:
     @classmethod
     def from_option(cls, value: RetryOption) -> Retry:
         """Turn the ``retry=`` option into a Retry: an int ``n`` means
-        ``Retry(max_attempts=n)``; ``False``, ``0`` and ``None`` mean never reconnect."""
+        ``Retry(max_attempts=n)``; ``False`` and ``0`` mean never reconnect; ``None`` and
+        ``True`` mean the default ``Retry()``."""
         if isinstance(value, Retry):
             return value
-        if value is None or value is False:
+        if value is False:
             return cls(max_attempts=0)
-        if value is True:
+        if value is None or value is True:
             return cls()
         if isinstance(value, int):
             return cls(max_attempts=value)

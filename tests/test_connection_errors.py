@@ -256,12 +256,12 @@ def test_retry_after_replaces_the_backoff_in_seconds_or_as_a_date(
             Reply(status=204),
         ],
     )
-    conn = manager.create(
-        server.url_for("/s"),
-        retry=Retry(max_attempts=5, delay=0.5, max_delay=60.0, jitter=0),
-        runtime=Runtime(wait=wait),
-    )
-    assert conn.wait(WAIT) is Status.COMPLETED
+    with ConnectionManager(_runtime=Runtime(wait=wait), timeout=WAIT) as timed:
+        conn = timed.create(
+            server.url_for("/s"),
+            retry=Retry(max_attempts=5, delay=0.5, max_delay=60.0, jitter=0),
+        )
+        assert conn.wait(WAIT) is Status.COMPLETED
     assert waits[0] == 7.0
     assert 15.0 <= waits[1] <= 20.0  # an HTTP date, counted from now
     assert waits[2] == 60.0  # capped at max_delay

@@ -27,15 +27,16 @@ from sseclient_sync import (
     Event,
     EventTooLarge,
     HTTPStatusError,
+    InternalError,
     ReadTimeout,
     Retry,
     RetryExhausted,
     SSEError,
     Status,
 )
-from sseclient_sync._connection import DEDUP_WINDOW
-from sseclient_sync._http import Request
 from sseclient_sync._options import Runtime, build_options
+from sseclient_sync._replay import DEDUP_WINDOW
+from sseclient_sync._transport import Request
 
 URL = "http://127.0.0.1:9/stream"
 POLL_URL = "http://127.0.0.1:9/poll"
@@ -304,11 +305,13 @@ class Harness:
         url: str = URL,
         **options: Any,
     ) -> Connection:
-        given = {"transport": transport, "runtime": self.fake_runtime.runtime()}
+        given: dict[str, Any] = {}
         if record:
             given.update(self.recorder.callbacks())
         given.update(options)
-        connection = Connection(url, build_options(url, given))
+        connection = Connection(
+            url, build_options(url, given), transport=transport, runtime=self.fake_runtime.runtime()
+        )
         self._connections.append(connection)
         if start:
             connection.start()
@@ -316,7 +319,7 @@ class Harness:
 
     def manager(self, transport: FakeTransport, **defaults: Any) -> ConnectionManager:
         manager = ConnectionManager(
-            transport=transport, runtime=self.fake_runtime.runtime(), **defaults
+            _transport=transport, _runtime=self.fake_runtime.runtime(), **defaults
         )
         self._managers.append(manager)
         return manager
@@ -1386,8 +1389,9 @@ def test_an_internal_error_kills_the_reader_of_a_bare_connection(
     with caplog.at_level(logging.ERROR, logger="sseclient_sync"):
         conn = harness.connection(transport)
         assert ended(conn) is Status.FAILED
-    assert conn.error is bug
-    assert rec.errors == [bug]
+    assert isinstance(conn.error, InternalError) and conn.error.__cause__ is bug
+    assert URL in str(conn.error)
+    assert rec.errors == [conn.error]
     assert rec.data == ["a"]
     assert len(transport.requests) == 1
     assert "died" in caplog.text
@@ -1461,10 +1465,9 @@ def test_the_manager_passes_its_defaults_and_the_call_options(harness: Harness) 
 
 
 def test_create_waits_for_the_open_stream(harness: Harness) -> None:
-    # The manager passes options it does not know about (the private seams) to the connection.
     transport = FakeTransport(FakeStream(b"data: a\n\n", SILENCE))
-    manager = harness.bare_manager()
-    conn = manager.create(URL, transport=transport, runtime=harness.fake_runtime.runtime())
+    manager = harness.manager(transport)
+    conn = manager.create(URL)
     assert conn.status is Status.OPEN
     assert manager.all() == [conn]
     assert next(conn.events(timeout=WAIT)).data == "a"
@@ -1573,7 +1576,7 @@ def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorde
 
 
 def test_a_latch_releases_every_waiter_once_set_and_stays_set() -> None:
-    from sseclient_sync._connection import _Latch
+    from sseclient_sync._dispatch import Latch as _Latch
 
     latch = _Latch()
     assert not latch.wait(0.01) and not latch.is_set()

@@ -154,10 +154,8 @@ def test_the_servers_retry_field_replaces_the_delay(
             Reply(status=204),
         ],
     )
-    with manager.create(
-        server.url_for("/s"),
-        retry=Retry(max_attempts=3, delay=7.0, jitter=0),
-        runtime=Runtime(wait=wait),
+    with ConnectionManager(_runtime=Runtime(wait=wait), timeout=WAIT) as timed, timed.create(
+        server.url_for("/s"), retry=Retry(max_attempts=3, delay=7.0, jitter=0)
     ) as conn:
         assert datas(conn) == ["a", "b"]
     assert waits == [1.234, 1.234]  # not 7 s, and not doubled: the counter reset on delivery
@@ -351,6 +349,7 @@ def test_dedup_false_delivers_a_replay_again(server: SSEServer, manager: Connect
 # --- Exactly once, in order, through 20 drops -----------------------------------------------
 
 EVENT_COUNT = 2_000
+REPLAYED = 400  # what a replaying server sends again from before the resume point
 CUTS = 20
 SAMPLES = ["héllo", "€uro", "😀 smile", "naïve café", "ascii only"]
 
@@ -403,9 +402,9 @@ class DroppingServer:
     """Serves EVENT_COUNT events, dropping the first CUTS responses at chosen offsets.
 
     ``replay=False``: each response starts after the request's Last-Event-ID. ``replay=True``:
-    it ignores Last-Event-ID and starts from event 0, each cut further than the last, so that
-    every response brings at least one new event. After the response that runs to the end,
-    the server answers 204.
+    it replays its buffer of the REPLAYED events before that point (as Mercure or Nchan do),
+    each cut past the replayed part, so that every response brings new events. After the
+    response that runs to the end, the server answers 204.
     """
 
     def __init__(self, *, replay: bool, seed: int) -> None:
@@ -423,7 +422,8 @@ class DroppingServer:
 
     def start_of(self, request: RecordedRequest) -> int:
         last_id = request.headers.get("last-event-id")
-        return 0 if self.replay or last_id is None else int(last_id) + 1
+        resume_at = 0 if last_id is None else int(last_id) + 1
+        return max(0, resume_at - REPLAYED) if self.replay else resume_at
 
     def __call__(self, request: RecordedRequest) -> Reply:
         with self.lock:
@@ -437,7 +437,8 @@ class DroppingServer:
         body = b"".join(wire_event(n) for n in range(start, EVENT_COUNT))
         if number == CUTS:
             return Reply(body=pieces(body))
-        offset = self.choose(body, self.kinds[number], number)
+        replayed = len(b"".join(wire_event(n) for n in range(start, self.resume_at(request))))
+        offset = self.choose(body, self.kinds[number], replayed)
         self.cuts.append((self.kinds[number], offset, body))
         # The test server's cut is an abortive close, which throws away what its send buffer
         # still holds: pause just before the cut so that the client has drained it, and the
@@ -445,15 +446,14 @@ class DroppingServer:
         items: List[Any] = [*pieces(body[: offset - 1]), Pause(0.02), body[offset - 1 :]]
         return Reply(body=items, drop_at=offset)
 
-    def choose(self, body: bytes, kind: str, number: int) -> int:
+    def resume_at(self, request: RecordedRequest) -> int:
+        last_id = request.headers.get("last-event-id")
+        return 0 if last_id is None else int(last_id) + 1
+
+    def choose(self, body: bytes, kind: str, replayed: int) -> int:
         longest = max(len(wire_event(n)) for n in range(EVENT_COUNT))
-        if self.replay:
-            # Each cut beyond the previous one by more than an event, spread over the body.
-            low = (number + 1) * (len(body) // (CUTS + 2))
-            high = low + len(body) // (CUTS + 2) - longest
-            low = max(low, (self.cuts[-1][1] if self.cuts else 0) + 2 * longest)
-        else:
-            low, high = 2 * longest, 3_000  # past the first event, and a few dozen in
+        # Past the replayed part and the first new event, and a few dozen events in.
+        low, high = replayed + 2 * longest, replayed + 3_000
         candidates = [n for n in cut_offsets(body, kind) if low <= n <= high]
         return self.random.choice(candidates)
 
@@ -498,7 +498,8 @@ def test_every_event_exactly_once_in_order_through_twenty_drops(
         if not replay:  # a few KB in flight at most: the client got every byte before the cut
             assert int(sent_id) == last_complete
     if replay:
-        assert script.starts == [0] * (CUTS + 1)
+        assert script.starts == [0] + [max(0, int(i) + 1 - REPLAYED) for i in ids_at_resume[:CUTS]]  # type: ignore[arg-type]
+        assert max(script.starts) > 0  # it did replay a buffer, not the whole stream
     else:
         assert script.starts == [0] + [int(i) + 1 for i in ids_at_resume[:CUTS]]  # type: ignore[arg-type]
 

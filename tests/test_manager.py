@@ -169,9 +169,7 @@ def test_default_options_and_call_options_merge(server: SSEServer) -> None:
             params={"q": "call", "r": "3"},
         )
         assert merged.wait(WAIT) is Status.COMPLETED
-        inherited = manager.create(
-            "/stream", method=None, headers=None, params=None, on_message=None
-        )
+        inherited = manager.create("/stream", headers=None, params=None)
         assert inherited.wait(WAIT) is Status.COMPLETED
         replaced = manager.create("/stream", method="PUT", on_message=call_messages.append)
         assert replaced.wait(WAIT) is Status.COMPLETED
@@ -184,7 +182,7 @@ def test_default_options_and_call_options_merge(server: SSEServer) -> None:
     assert first.headers["Accept"] == "text/event-stream"
     assert first.query == {"p": ["1"], "q": ["call"], "r": ["3"]}
 
-    assert second.method == "POST"  # None inherits
+    assert second.method == "POST"  # not given: inherited
     assert second.headers["X-Both"] == "default"
     assert "X-Call" not in second.headers  # one call's options never leak into the next
     assert second.query == {"p": ["1"], "q": ["default"]}
@@ -387,13 +385,13 @@ def forget_late(manager: ConnectionManager, monkeypatch: pytest.MonkeyPatch) -> 
     """Make ``manager`` learn of each connection's end 0.3 s late, as a busy scheduler may:
     shows whether an end is visible (wait() returns, create() raises) before the registry
     has forgotten the connection."""
-    forget = manager._forget
+    forget = manager.ended
 
     def slow_forget(connection: Connection) -> None:
         time.sleep(0.3)
         forget(connection)
 
-    monkeypatch.setattr(manager, "_forget", slow_forget)
+    monkeypatch.setattr(manager, "ended", slow_forget)
 
 
 def test_count_is_exact_as_soon_as_wait_returns(

@@ -67,7 +67,7 @@ def kill_reader(conn: Connection, after_ids: Optional[list[str]]) -> list[Option
     """Make ``conn``'s parser raise RuntimeError, killing the reader thread: once for each id
     of ``after_ids``, on the first read after that event (None: on every read). Returns the
     list of the last event IDs at each kill."""
-    parser = conn._parser
+    parser = conn._reader.parser  # no public seam: a bug is what kills a reader
     real_feed = parser.feed_marking_ids
     kills: list[Optional[str]] = []
 

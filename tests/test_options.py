@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sseclient_sync import Retry
-from sseclient_sync._options import Options, Runtime, build_options, merge_options, normalise_method
+from sseclient_sync._options import Options, build_options, merge_options, normalise_method
 from sseclient_sync._parser import DEFAULT_MAX_EVENT_SIZE
 
 URL = "http://127.0.0.1:8000/stream"
@@ -56,15 +56,30 @@ def test_options_are_immutable() -> None:
         options.timeout = 4  # type: ignore[misc]
 
 
-def test_none_means_the_default() -> None:
-    assert build(timeout=None, method=None, queue_size=None, retry=None, dedup=None) == Options()
+def test_none_means_what_the_option_says_it_means() -> None:
+    assert build(retry=None) == Options()  # the default Retry(), as everywhere
+    assert build(read_timeout=None).read_timeout is None  # no limit
+    assert build(max_event_size=None).max_event_size is None
+    assert build(headers=None, on_message=None) == Options()
+
+
+@pytest.mark.parametrize("name", ["method", "timeout", "queue_size", "dedup", "poll_interval"])
+def test_none_is_no_value_for_an_option_without_a_none_meaning(name: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=name):
+        build(**{name: None})
+
+
+def test_a_call_gives_none_to_override_a_managers_default() -> None:
+    defaults = {"read_timeout": 30.0, "headers": {"A": "1"}, "retry": 5}
+    merged = merge_options(defaults, {"read_timeout": None, "headers": None, "retry": None})
+    assert merged == {"read_timeout": None, "headers": {"A": "1"}, "retry": None}
+    assert merge_options(defaults, {}) == defaults  # not given: inherited
 
 
 def test_good_values_are_kept() -> None:
     def on_message(event: object) -> None:
         pass
 
-    runtime = Runtime(random=lambda: 0.5)
     options = build(
         method="POST",
         params={"q": "1"},
@@ -79,7 +94,6 @@ def test_good_values_are_kept() -> None:
         max_event_size=10,
         poll_url="https://127.0.0.1:8000/poll",
         poll_interval=0.5,
-        runtime=runtime,
     )
     assert options.method == "POST"
     assert options.params == {"q": "1"}
@@ -90,7 +104,6 @@ def test_good_values_are_kept() -> None:
     assert options.on_message is on_message
     assert (options.queue_size, options.dedup, options.max_event_size) == (1, False, 10)
     assert (options.poll_url, options.poll_interval) == ("https://127.0.0.1:8000/poll", 0.5)
-    assert options.runtime is runtime
 
 
 def test_build_options_does_not_mutate_the_callers_values() -> None:
@@ -205,8 +218,9 @@ def test_read_timeout_none_disables_it() -> None:
     assert build(read_timeout=None).read_timeout is None
 
 
-def test_timeout_none_is_the_default_not_no_timeout() -> None:
-    assert build(timeout=None).timeout == 15.0
+def test_timeout_none_is_refused_not_taken_for_no_timeout() -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        build(timeout=None)
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "10"])
@@ -352,14 +366,16 @@ def test_merge_a_call_option_replaces_the_default() -> None:
     assert merged == {"timeout": 1.0, "method": "POST"}
 
 
-def test_merge_none_inherits_the_default() -> None:
-    merged = merge_options({"timeout": 5.0, "on_message": print}, {"timeout": None})
-    assert merged == {"timeout": 5.0, "on_message": print}
+def test_merge_an_option_not_given_inherits_the_default() -> None:
+    merged = merge_options({"timeout": 5.0, "on_message": print}, {"read_timeout": 2.0})
+    assert merged == {"timeout": 5.0, "on_message": print, "read_timeout": 2.0}
 
 
-def test_merge_none_without_a_default_stays_none_and_builds_to_the_default() -> None:
-    merged = merge_options({}, {"timeout": None})
-    assert build_options(URL, merged).timeout == 15.0
+def test_merge_none_replaces_the_default() -> None:
+    merged = merge_options({"read_timeout": 5.0, "on_message": print}, {"on_message": None})
+    assert build_options(URL, merged).on_message is None
+    merged = merge_options({"read_timeout": 5.0}, {"read_timeout": None})
+    assert build_options(URL, merged).read_timeout is None
 
 
 @pytest.mark.parametrize("name", ["params", "headers", "proxies"])
@@ -404,7 +420,7 @@ def test_merge_does_not_mutate_either_side() -> None:
 def test_merged_options_build() -> None:
     defaults = {"headers": {"Authorization": "Bearer t"}, "retry": 2, "timeout": 3.0}
     options = build_options(
-        URL, merge_options(defaults, {"headers": {"X-Trace": "1"}, "timeout": None})
+        URL, merge_options(defaults, {"headers": {"X-Trace": "1"}})
     )
     assert options.headers == {"Authorization": "Bearer t", "X-Trace": "1"}
     assert options.retry == Retry(max_attempts=2)

@@ -135,11 +135,16 @@ def test_from_option_true_is_the_default_policy() -> None:
     assert Retry.from_option(True) == Retry()
 
 
-@pytest.mark.parametrize("never", [False, 0, None])
-def test_from_option_false_zero_and_none_never_reconnect(never: Any) -> None:
+@pytest.mark.parametrize("never", [False, 0])
+def test_from_option_false_and_zero_never_reconnect(never: Any) -> None:
     retry = Retry.from_option(never)
     assert retry.max_attempts == 0
     assert retry.is_exhausted(0)
+
+
+@pytest.mark.parametrize("default", [None, True])
+def test_from_option_none_and_true_mean_the_default(default: Any) -> None:
+    assert Retry.from_option(default) == Retry()
 
 
 def test_from_option_negative_int_is_a_value_error() -> None:

@@ -1,0 +1,396 @@
+"""Delivery: the queue that iteration reads, back-pressure, the end marker, the callbacks,
+the subscribers and the hand-over of the backlog to a first subscriber.
+
+This is the one place user code runs (:meth:`Dispatcher.call_user`): an exception it raises
+is logged and reported to ``on_error``, never fatal to the reader. A connection with
+``on_message`` or subscribers feeds the queue only once somebody iterates, so nobody
+iterating never stalls it. No lock is held while user code runs.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
+
+from ._models import Event
+from ._options import Options
+
+__all__ = ["Dispatcher", "EventQueue", "Latch", "QueueEnd", "slices", "wait_in_slices"]
+
+log = logging.getLogger(__name__)
+
+_QUEUE_POLL = 0.1  # how often a reader waiting for room checks for close()
+_WAIT_SLICE = 0.2  # longest a waiting user thread is deaf to interrupt_main()
+
+Handler = Callable[[Event], Any]
+
+
+class Latch:
+    """A threading.Event that is set once and never cleared, at a tenth of its memory: one
+    lock, held until ``set()``, instead of a Condition with its deque and bound methods."""
+
+    __slots__ = ("_is_set", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        with _LATCH_GUARD:
+            if self._is_set:
+                return
+            self._is_set = True
+        self._lock.release()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until set, or ``timeout`` seconds pass; True when set."""
+        if self._is_set:
+            return True
+        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+            self._lock.release()  # let the next waiter through
+            return True
+        return self._is_set
+
+
+_LATCH_GUARD = threading.Lock()  # makes set() once-only across threads
+
+
+class QueueEnd:
+    """The last item on the queue: iteration stops there, raising ``error`` if there is one."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Optional[BaseException]) -> None:
+        self.error = error
+
+
+QueueItem = Union[list[Event], QueueEnd]
+
+
+class EventQueue(queue.Queue[QueueItem]):
+    """A queue.Queue of event batches whose size is the number of events it holds (the end
+    marker counts one), so ``queue_size`` bounds events, not reads."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue: collections.deque[QueueItem] = collections.deque()
+        self.size = 0
+
+    def _qsize(self) -> int:
+        return self.size
+
+    def _put(self, item: QueueItem) -> None:
+        self.queue.append(item)
+        self.size += len(item) if isinstance(item, list) else 1
+
+    def _get(self) -> QueueItem:
+        item = self.queue.popleft()
+        self.size -= len(item) if isinstance(item, list) else 1
+        return item
+
+    def put_events(self, events: list[Event], stop: Latch) -> None:
+        """Queue ``events``, as many at a time as there is room for, waiting for the consumer
+        (back-pressure) but never past ``stop``. While the consumer lags they join the batch
+        still waiting at the tail: one hand-off instead of one per read."""
+        start, total = 0, len(events)
+        with self.not_full:
+            while start < total:
+                room = self.maxsize - self.size
+                if room <= 0:
+                    if stop.is_set():
+                        return
+                    self.not_full.wait(_QUEUE_POLL)
+                    continue
+                piece = events if start == 0 and room >= total else events[start : start + room]
+                start += len(piece)
+                tail = self.queue[-1] if self.queue else None
+                if isinstance(tail, list):
+                    tail.extend(piece)
+                else:
+                    self.queue.append(piece)
+                self.size += len(piece)
+                self.unfinished_tasks += 1
+                self.not_empty.notify()
+
+    def put_end(self, end: QueueEnd) -> None:
+        """Queue the end marker past the bound: it must never wait."""
+        with self.mutex:
+            self._put(end)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+
+class Dispatcher:
+    """Hands events to the callbacks, the subscribers and the queue; runs every user callback.
+
+    ``stop`` is the connection's closing latch: nothing is delivered once it is set.
+    """
+
+    __slots__ = (
+        "_current",
+        "_current_batch",
+        "_end",
+        "_flushing",
+        "_iterating",
+        "_lock",
+        "_options",
+        "_parked",
+        "_queue",
+        "_stop",
+        "_subscribers",
+        "url",
+    )
+
+    def __init__(self, url: str, options: Options, stop: Latch) -> None:
+        self.url = url
+        self._options = options
+        self._stop = stop
+        self._lock = threading.Lock()
+        # Made when first needed: a connection read by callbacks alone never needs one.
+        self._queue: Optional[EventQueue] = None
+        self._end: Optional[QueueEnd] = None
+        # The batch iteration is in, and the iterator over it (shared by every loop).
+        self._current_batch: list[Event] = []
+        self._current: Optional[Iterator[Event]] = None
+        self._iterating = False
+        self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
+        self._flushing = False  # the first subscriber is taking over the queued backlog
+        self._parked: list[list[Event]] = []
+
+    # -- user code ---------------------------------------------------------------------------
+
+    def call_user(self, function: Optional[Callable[..., Any]], *args: Any) -> Any:
+        """Run user code: its exception is logged and reported to on_error, never fatal."""
+        if function is None:
+            return None
+        try:
+            return function(*args)
+        except Exception as error:
+            self._report_user_error(error, function)
+            return None
+
+    def _report_user_error(self, error: Exception, function: Callable[..., Any]) -> None:
+        log.error("a callback of %s raised", self.url, exc_info=error)
+        on_error = self._options.on_error
+        if on_error is not None and function is not on_error:
+            try:
+                on_error(error)
+            except Exception:
+                log.exception("on_error of %s raised", self.url)
+
+    def report(self, error: BaseException) -> None:
+        """Give ``error`` to on_error (unless the connection is closing)."""
+        if not self._stop.is_set():
+            self.call_user(self._options.on_error, error)
+
+    def comment(self, text: str) -> None:
+        """Give a comment line to on_comment."""
+        if not self._stop.is_set():
+            self.call_user(self._options.on_comment, text)
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def deliver(self, events: list[Event]) -> None:
+        """Hand events to the queue, the callbacks and the subscribers, in order."""
+        with self._lock:
+            if self._flushing:  # the first subscriber is taking the backlog: queue up behind
+                self._parked.append(events)
+                return
+            subscribers = self._subscribers
+        on_message = self._options.on_message
+        if self._iterating or not (on_message or subscribers):
+            self._the_queue().put_events(events, self._stop)
+            if not subscribers and self._subscribers and not self._iterating:
+                # A first subscriber came while these were being queued: see that it gets them.
+                self._claim_and_flush_backlog()
+                return
+        if subscribers:
+            for event in events:
+                if self._stop.is_set():
+                    break  # a callback closed the connection: nothing is delivered after close()
+                self.call_user(on_message, event)
+                for handler in subscribers.get(event.event, ()):
+                    if self._stop.is_set():
+                        break
+                    self.call_user(handler, event)
+        elif on_message is not None:
+            for event in events:  # the common callback path, without a wrapper call per event
+                if self._stop.is_set():
+                    break
+                try:
+                    on_message(event)
+                except Exception as error:
+                    self._report_user_error(error, on_message)
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self, event_type: str, handler: Handler) -> None:
+        """Add ``handler`` for ``event_type``; the first consumer takes over the backlog."""
+        with self._lock:
+            first_consumer = not (self._subscribers or self._options.on_message or self._iterating)
+            handlers = self._subscribers.get(event_type, ())
+            self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
+        if first_consumer:
+            self._claim_and_flush_backlog()
+
+    def unsubscribe(self, event_type: str, handler: Optional[Handler]) -> None:
+        """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
+        with self._lock:
+            handlers = self._subscribers.get(event_type, ())
+            kept = () if handler is None else tuple(h for h in handlers if h != handler)
+            subscribers = dict(self._subscribers)
+            if kept:
+                subscribers[event_type] = kept
+            else:
+                subscribers.pop(event_type, None)
+            self._subscribers = subscribers
+
+    def _claim_and_flush_backlog(self) -> None:
+        with self._lock:
+            if self._flushing or self._queue is None or self._queue.empty():
+                return
+            self._flushing = True
+        self._flush_backlog()
+
+    def _flush_backlog(self) -> None:
+        """Hand the events queued before the first subscriber to it, in this thread and in
+        order. Meanwhile the reader parks new events behind them, so a ``subscribe()`` right
+        after ``create_sse_connection`` misses nothing."""
+        end: Optional[QueueEnd] = None
+        while True:
+            with self._lock:
+                item = self._next_backlog_item()
+                if item is None:
+                    self._flushing = False
+                    break
+            if isinstance(item, QueueEnd):
+                end = item  # put back last, after the parked events
+                continue
+            subscribers = self._subscribers
+            for event in item:
+                for listener in subscribers.get(event.event, ()):
+                    if self._stop.is_set():
+                        return
+                    self.call_user(listener, event)
+        if end is not None:
+            self._the_queue().put_end(end)
+
+    def _next_backlog_item(self) -> Optional[QueueItem]:
+        if self._queue is not None:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                pass
+        return self._parked.pop(0) if self._parked else None
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def end(self, error: Optional[BaseException]) -> None:
+        """Mark the end of the events: iteration stops there (raising ``error`` if given)."""
+        with self._lock:
+            if self._end is not None:
+                return
+            self._end = end = QueueEnd(error)
+            waiting = self._queue
+        if waiting is not None:
+            waiting.put_end(end)  # else the first to iterate finds it (_the_queue)
+
+    def discard(self) -> None:
+        """Drop what is queued and what iteration is in the middle of (close())."""
+        waiting = self._queue
+        try:
+            while waiting is not None:
+                waiting.get_nowait()
+        except queue.Empty:
+            pass
+        self._current_batch.clear()  # ends the iterator over it, in whichever thread
+        end = self._end
+        if end is not None and waiting is not None:
+            waiting.put_end(end)
+
+    # -- iteration ---------------------------------------------------------------------------
+
+    def events(self, timeout: Optional[float], describe: Callable[[], str]) -> Iterator[Event]:
+        """The queued events in order until the end; see ``Connection.events``."""
+        # Events come out of the queued batches through C-level iterators (a chain over list
+        # iterators): no Python code runs per event. discard() empties the batch being
+        # iterated in place, which ends its iterator at once.
+        return itertools.chain.from_iterable(self._batches(timeout, describe))
+
+    def _batches(
+        self, timeout: Optional[float], describe: Callable[[], str]
+    ) -> Iterator[Iterator[Event]]:
+        self._iterating = True
+        current = self._current
+        if current is not None:
+            yield current  # the rest of the batch an earlier loop stopped in
+        waiting = self._the_queue()
+        while True:
+            self._current, self._current_batch = None, []  # let the finished batch go
+            item = _get_in_slices(waiting, timeout)
+            if item is None:
+                raise TimeoutError(
+                    f"no event from {self.url} within timeout={timeout}s ({describe()})"
+                )
+            if isinstance(item, QueueEnd):
+                waiting.put_end(item)  # leave it for any other iterator
+                if item.error is not None:
+                    raise item.error
+                return
+            self._current_batch = item  # before the check: discard() empties it from now on
+            if self._stop.is_set():
+                # close() began and may have drained the queue before this batch reached it:
+                # handing it out would skip the discarded events and carry on after them.
+                item.clear()
+                continue
+            self._current = current = iter(item)
+            yield current
+
+    def _the_queue(self) -> EventQueue:
+        """The queue, made on first use; a connection that already ended gets its end in it."""
+        made = self._queue
+        if made is not None:
+            return made  # every read and get after the first: no lock
+        with self._lock:
+            waiting = self._queue
+            if waiting is None:
+                waiting = self._queue = EventQueue(self._options.queue_size)
+                if self._end is not None:
+                    waiting.put_end(self._end)
+            return waiting
+
+
+def _get_in_slices(waiting: EventQueue, timeout: Optional[float]) -> Optional[QueueItem]:
+    """``queue.get`` in short slices: a blocking get is deaf to ``interrupt_main()`` (how
+    Jupyter and Windows deliver Ctrl-C) until something arrives. None past ``timeout``."""
+    for piece in slices(timeout):
+        try:
+            return waiting.get(timeout=piece)
+        except queue.Empty:
+            pass
+    return None
+
+
+def slices(timeout: Optional[float]) -> Iterator[float]:
+    """Split a wait of ``timeout`` seconds (``None``: no end) into waits of at most
+    ``_WAIT_SLICE``, so a waiting user thread stays responsive to ``interrupt_main()``. There
+    is always at least one slice, so ``timeout=0`` still tries once."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+        yield max(0.0, min(_WAIT_SLICE, remaining))
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+
+
+def wait_in_slices(latch: Latch, timeout: Optional[float]) -> bool:
+    """``latch.wait(timeout)``, in slices."""
+    return any(latch.wait(piece) for piece in slices(timeout))

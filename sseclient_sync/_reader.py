@@ -1,0 +1,416 @@
+"""The reader thread: open a stream, read it, parse it, hand the events over, ask the policy
+what follows, and do it; in a loop, until the connection ends.
+
+Only this thread reads the socket, parses and runs the callbacks (so a slow callback slows
+reading: back-pressure, not loss). Every status change goes through :class:`Lifecycle`,
+which enforces the transition table; the reader never recurses, it loops over the policy's
+decisions. An exception that escapes the loop is a bug of ours: it is handed to the
+supervisor (the manager restarts the reader) instead of dying silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Mapping, Optional, Protocol, Union
+
+from ._dispatch import Dispatcher, Latch
+from ._exceptions import CallbackError, EventTooLarge, InternalError, ServerEventError, SSEError
+from ._models import TRANSITIONS, Event, Stats, Status
+from ._options import Options, Runtime
+from ._parser import SSEParser
+from ._policy import AttemptState, Complete, Decision, Ended, Ending, Fail, Poll, Reconnect
+from ._policy import decide as decide_next
+from ._poll import parse_poll_body
+from ._replay import ReplayFilter
+from ._request import check_overrides, poll_request, stream_request
+from ._transport import Stream, Transport
+
+__all__ = ["Lifecycle", "Reader", "Supervisor"]
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor(Protocol):
+    """Who watches a connection (its manager): told when it ends and when its reader died."""
+
+    def ended(self, connection: Any) -> None:
+        """The connection ended (completed, closed or failed)."""
+
+    def reader_died(self, connection: Any, error: BaseException) -> None:
+        """The reader thread died of an internal error."""
+
+
+class Lifecycle:
+    """The status, the latches that signal it, and the counters of one connection.
+
+    ``set_status`` is the one place a status changes: an illegal transition is a bug and
+    raises, except that nothing moves a connection out of a final status (a reader that
+    finishes its step after close() is simply too late). ``finish`` ends the connection once.
+    """
+
+    def __init__(self, stop: Latch, dispatcher: Dispatcher, runtime: Runtime) -> None:
+        self.lock = threading.Lock()
+        self.status = Status.CONNECTING
+        self.stop = stop  # close() began: every loop and wait checks it
+        self.opened = Latch()  # first OPEN, or the end
+        self.ended = Latch()
+        self.was_open = False  # a stream was open once (then wait_open() never raises)
+        self.error: Optional[BaseException] = None
+        self.runtime = runtime
+        self.reconnect_count = 0
+        self.messages = 0
+        self.bytes = 0
+        self.last_message_time: Optional[float] = None
+        self.opened_at: Optional[float] = None
+        self.dispatcher = dispatcher
+        self.on_status: Optional[Callable[[Any, Status, Status], Any]] = None
+        self.connection: Any = None
+        self.supervisor: Optional[Supervisor] = None
+        self._finished = False
+
+    def set_status(self, new: Status) -> None:
+        with self.lock:
+            old = self.status
+            if new is old or old.is_final:
+                return
+            if new not in TRANSITIONS[old]:
+                raise AssertionError(f"illegal status change {old.value} -> {new.value}")
+            self.status = new
+        log.debug("%s: %s -> %s", self.dispatcher.url, old.value, new.value)
+        self.dispatcher.call_user(self.on_status, self.connection, old, new)
+
+    def finish(self, status: Status, error: Optional[BaseException], options: Options) -> None:
+        """End the connection once: status, callbacks, the end of the events, the manager."""
+        with self.lock:
+            if self._finished:
+                return
+            self._finished = True
+            self.error = error
+        self.set_status(status)
+        call = self.dispatcher.call_user
+        if error is not None:
+            call(options.on_error, error)
+        if status is Status.COMPLETED:
+            call(options.on_complete, self.connection)
+        call(options.on_close, self.connection)
+        if self.supervisor is not None:
+            self.supervisor.ended(self.connection)  # first: count() is exact once wait() returns
+        self.opened.set()
+        self.ended.set()
+        self.dispatcher.end(error if status is Status.FAILED else None)
+
+    def stats(self) -> Stats:
+        with self.lock:
+            status, opened_at = self.status, self.opened_at
+            connected = status is Status.OPEN and opened_at is not None
+            uptime = self.runtime.monotonic() - opened_at if connected and opened_at else 0.0
+            return Stats(
+                status=status,
+                connected=connected,
+                reconnect_count=self.reconnect_count,
+                messages_received=self.messages,
+                bytes_received=self.bytes,
+                last_message_time=self.last_message_time,
+                uptime=uptime,
+            )
+
+
+_Step = Union[Ending, None, bool]  # an ending to decide on, None: open a stream, True: done
+
+
+class Reader:
+    """Runs one connection's streams in its thread; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str,
+        options: Options,
+        transport: Transport,
+        lifecycle: Lifecycle,
+        parser: SSEParser,
+    ) -> None:
+        self.url = url
+        self.method = method
+        self.options = options
+        self.transport = transport
+        self.life = lifecycle
+        self.dispatcher = lifecycle.dispatcher
+        self.parser = parser
+        self.replays = ReplayFilter()
+        self.attempts = 0
+        self.force_reconnect = False
+        self.wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
+        self.stream: Optional[Stream] = None
+        self.overrides: Mapping[str, Any] = {}
+        self.thread: Optional[threading.Thread] = None
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def start(self, name: str, initial_failure: Optional[SSEError] = None) -> None:
+        thread = threading.Thread(
+            target=self.run, args=(initial_failure,), name=name, daemon=True
+        )
+        with self.life.lock:
+            self.thread = thread
+            thread.start()
+
+    def run(self, initial_failure: Optional[SSEError]) -> None:
+        life = self.life
+        try:
+            self._loop(initial_failure)
+        except BaseException as error:  # a bug of ours: hand it over instead of dying silently
+            if life.stop.is_set() or life.status.is_final:
+                return
+            log.error("the reader thread of %s died", self.url, exc_info=True)
+            if life.supervisor is not None:
+                life.supervisor.reader_died(life.connection, error)
+            else:
+                self.finish(Status.FAILED, self.death(error))
+        finally:
+            if life.status.is_final and self.thread is threading.current_thread():
+                self.transport.close()
+
+    def death(self, cause: BaseException) -> InternalError:
+        error = InternalError(f"the reader thread of {self.url} died: {cause!r}", url=self.url)
+        error.__cause__ = cause
+        return error
+
+    def _loop(self, step: _Step) -> None:
+        while step is not True:
+            if self.life.stop.is_set():
+                return
+            if step is None:
+                step = self._stream_once()
+            assert not isinstance(step, bool)
+            step = self._carry_out(decide_next(step, self._attempt_state(), self._allows))
+
+    def _attempt_state(self) -> AttemptState:
+        options = self.options
+        return AttemptState(
+            url=self.url,
+            retry=options.retry,
+            method=self.method,
+            attempts=self.attempts,
+            server_retry=self.parser.retry,
+            has_event_id=bool(self.parser.last_event_id),
+            has_resume=options.resume is not None,
+            has_done=options.done is not None,
+            reconnect_on_end=options.reconnect_on_end,
+            has_poll_url=options.poll_url is not None,
+            was_open=self.life.was_open,
+            random=self.life.runtime.random(),
+        )
+
+    def _allows(self, error: BaseException) -> bool:
+        return bool(self.dispatcher.call_user(self.options.retry.allows, error))
+
+    def finish(self, status: Status, error: Optional[BaseException]) -> None:
+        self.life.finish(status, error, self.options)
+
+    # -- one decision -------------------------------------------------------------------------
+
+    def _carry_out(self, decision: Decision) -> _Step:
+        if isinstance(decision, Reconnect):
+            return self._reconnect(decision)
+        if isinstance(decision, Complete):
+            self.finish(Status.COMPLETED, None)
+        elif isinstance(decision, Fail):
+            self.finish(Status.FAILED, decision.error)
+        elif isinstance(decision, Poll):
+            self.dispatcher.report(decision.error)
+            self._poll_until_closed()
+        return True  # Stop: close() finishes the connection itself
+
+    def _reconnect(self, decision: Reconnect) -> _Step:
+        if decision.report is not None:
+            self.dispatcher.report(decision.report)
+        if decision.counts:
+            self.attempts += 1
+        self.life.set_status(Status.RECONNECTING)
+        log.debug("reconnecting to %s in %.3fs", self.url, decision.delay)
+        delay, stop = decision.delay, self.life.stop
+        if delay > 0 and self.life.runtime.wait(self.wake, delay) and stop.is_set():
+            return True
+        self.wake.clear()
+        self.force_reconnect = False  # a reconnect() during the wait asked for this very one
+        if stop.is_set():
+            return True
+        failure = self._apply_resume()
+        if failure is not None:
+            return failure
+        with self.life.lock:
+            self.life.reconnect_count += 1
+        return None
+
+    def _apply_resume(self) -> _Step:
+        """Call ``resume(conn)`` for the next request. A hook that raises is a failed attempt
+        (a CallbackError, decided on like any other); a wrong return value fails at once."""
+        resume = self.options.resume
+        if resume is None:
+            return None
+        try:
+            returned = resume(self.life.connection)
+        except Exception as error:
+            log.exception("resume= hook of %s raised", self.url)
+            failure = CallbackError(
+                f"the resume= hook for {self.url} raised {error!r}; the reconnect is tried "
+                "again under the Retry budget",
+                url=self.url,
+            )
+            failure.__cause__ = error
+            return failure
+        try:
+            self.overrides = check_overrides(returned)
+        except TypeError as error:
+            self.finish(Status.FAILED, error)
+            return True
+        return None
+
+    # -- one stream ---------------------------------------------------------------------------
+
+    def _stream_once(self) -> Ending:
+        """Open one stream and read it to its end; return how it ended."""
+        self.parser.reset()  # a cut-off event is discarded, never glued to the next stream
+        self.replays.begin_stream()
+        options = self.options
+        request = stream_request(
+            options, self.method, self.url, self.parser.last_event_id, self.overrides
+        )
+        try:
+            stream = self.transport.open(request, options.timeout, options.read_timeout)
+            if stream is None:
+                return Ended.NO_CONTENT
+            return self._read_open(stream)
+        except SSEError as error:
+            return self._interrupted() or error
+
+    def _interrupted(self) -> Optional[Ended]:
+        if self.life.stop.is_set():
+            return Ended.CLOSE
+        if self.force_reconnect:
+            return Ended.RECONNECT
+        return None
+
+    def _read_open(self, stream: Stream) -> Ending:
+        life = self.life
+        with life.lock:
+            self.stream = stream
+            life.opened_at = life.runtime.monotonic()
+        try:
+            interrupted = self._interrupted()
+            if interrupted is not None:
+                return interrupted
+            life.set_status(Status.OPEN)
+            life.was_open = True
+            self.dispatcher.call_user(self.options.on_open, life.connection)
+            life.opened.set()
+            ending = self._read(stream)
+            return self._interrupted() or ending
+        finally:
+            with life.lock:
+                self.stream = None
+                life.opened_at = None
+            stream.abort()
+
+    def _read(self, stream: Stream) -> Ending:
+        parser, life = self.parser, self.life
+        while True:
+            chunk = stream.read()
+            if not chunk:
+                return Ended.SERVER_END
+            life.bytes += len(chunk)
+            try:
+                events, own_ids = parser.feed_marking_ids(chunk)
+            except EventTooLarge as error:
+                ending = self.hand_over(error.events, [])
+                if ending is not None:
+                    return ending
+                # The parser knows no URL; the message must name it.
+                too_large = EventTooLarge(
+                    f"the stream from {self.url}: {error}",
+                    url=self.url,
+                    limit=error.limit,
+                    events=error.events,
+                )
+                too_large.__cause__ = error
+                return too_large
+            if events:
+                ending = self.hand_over(events, own_ids)
+                if ending is not None:
+                    return ending
+
+    def hand_over(self, events: list[Event], own_ids: list[int]) -> Optional[Ending]:
+        """Drop replays, stop at ``fail`` or ``done``, count, and deliver. Returns how the
+        stream ends when ``fail`` or ``done`` matched."""
+        if self.options.dedup:
+            events = self.replays.filter(events, own_ids)
+        ending: Optional[Ending] = None
+        if self.options.done is not None or self.options.fail is not None:
+            events, ending = self._until_the_end_marker(events)
+        life = self.life
+        if not events or life.stop.is_set():
+            return ending
+        with life.lock:
+            self.attempts = 0
+            life.messages += len(events)
+            life.last_message_time = life.runtime.wall_clock()
+        self.dispatcher.deliver(events)
+        return ending
+
+    def _until_the_end_marker(self, events: list[Event]) -> tuple[list[Event], Optional[Ending]]:
+        call, done, fail = self.dispatcher.call_user, self.options.done, self.options.fail
+        for index, event in enumerate(events):
+            if fail is not None and call(fail, event):
+                return events[:index], ServerEventError(
+                    f"{self.url} reported an error in the stream: event {event.event!r}, "
+                    f"data {event.data[:200]!r}",
+                    url=self.url,
+                    event=event,
+                )
+            if done is not None and call(done, event):
+                return events[:index], Ended.DONE
+        return events, None
+
+    def interrupt(self) -> None:
+        """From any thread: cut the current request or read short."""
+        with self.life.lock:
+            stream = self.stream
+        self.transport.abort()
+        if stream is not None:
+            stream.abort()
+
+    # -- the polling fallback -----------------------------------------------------------------
+
+    def _poll_until_closed(self) -> None:
+        """Poll ``poll_url`` every ``poll_interval`` until closed; failures go to on_error."""
+        options, life = self.options, self.life
+        assert options.poll_url is not None
+        life.set_status(Status.POLLING)
+        life.opened.set()
+        while not life.stop.is_set():
+            if self._poll_once(options.poll_url):
+                self.finish(Status.COMPLETED, None)
+                return
+            if life.runtime.wait(self.wake, options.poll_interval) and life.stop.is_set():
+                break
+            self.wake.clear()
+
+    def _poll_once(self, url: str) -> bool:
+        """Poll once; True when the done marker arrived."""
+        last_id = self.parser.last_event_id
+        try:
+            body = self.transport.poll(
+                poll_request(self.options, url, last_id), self.options.timeout
+            )
+            events, own_ids = parse_poll_body(body, url, last_id)
+        except SSEError as error:
+            self.dispatcher.report(error)
+            return False
+        if not events:
+            return False
+        self.parser.last_event_id = events[-1].id
+        self.replays.begin_stream()  # each poll answer may replay what came before it
+        return self.hand_over(events, own_ids) is not None
