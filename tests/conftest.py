@@ -31,7 +31,7 @@ def no_leftover_threads() -> Iterator[None]:
 
 
 @pytest.fixture
-def server() -> Iterator[SSEServer]:
-    """A started SSEServer on a free loopback port, stopped after the test."""
-    with SSEServer() as started:
-        yield started
+def server(sse_server: SSEServer) -> SSEServer:
+    """The package's own pytest fixture, ``sse_server``: a started SSEServer on a free loopback
+    port, stopped after the test."""
+    return sse_server
