@@ -1,150 +1,196 @@
-"""Helpers shared by the benchmarks: the loopback server in a process of its own, the
-baselines' plain http.client reader, /proc memory figures, and table printing.
+"""What every benchmark shares: the floor, the server process, rounds, and the tables.
 
-Run as a script (``python benchmarks/_common.py serve``) it is that server process: it serves
-the routes below on 127.0.0.1, prints ``port N`` on its first line, and stops when its standard
-input closes (so it never outlives the benchmark that started it).
-
-Routes (all take ``?n=COUNT``):
-
-- ``/each-chunked``: one event per body item through the generic Reply path, i.e. one HTTP
-  chunk and one ``sendall`` per event.
-- ``/each-close``: the same, close-delimited (one ``sendall`` per event).
-- ``/grouped-chunked``: still one HTTP chunk per event, but pre-encoded (chunk framing
-  included) and written ``GROUP`` events per ``sendall``; the Reply is close-framed with a
-  ``Transfer-Encoding: chunked`` header of ours, so the server adds no framing of its own.
-- ``/grouped-close``: close-delimited, ``GROUP`` pre-encoded events per ``sendall``.
-- ``/trickle``: ``n`` events, one every ``interval`` seconds (``?interval=0.05``), chunked.
+The one rule this module owns: the floor pays no cost that a client pays by choice. It is a
+plain-Python parser of the WHATWG rules that yields tuples (no event objects, no size limit),
+read by the standard library's ``http.client`` ``read1`` in the consuming thread (no reader
+thread, no queue, no hand-off); its consumer counts the tuples in that thread. Everything a
+client does beyond that is its own cost, and every table shows it as a ratio to the floor
+measured in the same run.
 """
 
 from __future__ import annotations
 
+import cProfile
+import gc
 import http.client
 import math
 import os
+import pstats
 import resource
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from typing import IO, Callable, Iterator, List, Optional, Sequence, Union
+from codecs import utf_8_decode
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, ROOT)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-from sseclient_sync import SSEParser  # noqa: E402
-from sseclient_sync.testing import (  # noqa: E402
-    BodyItem,
-    Pause,
-    RecordedRequest,
-    Reply,
-    SSEServer,
-)
-
-#: Events per sendall in the grouped routes: about 4 KiB of small events.
-GROUP = 64
 SERVER_START_TIMEOUT = 20.0
 SERVER_STOP_TIMEOUT = 10.0
 
-
-# --- Events on the wire -------------------------------------------------------------------
-
-
-def small_event(seq: int) -> bytes:
-    """A small event (about 50 bytes) whose data starts with its sequence number."""
-    return b'id: %d\ndata: %d {"text": "hello, world"}\n\n' % (seq, seq)
+#: What the floor parser yields: (event type, data, last event id in force, retry).
+Row = Tuple[str, str, Optional[str], Optional[int]]
 
 
-def chunk(data: bytes) -> bytes:
-    """``data`` as one HTTP/1.1 chunk."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
+# --- The floor -------------------------------------------------------------------------------
 
 
-def seq_of(data: str) -> int:
-    """The sequence number at the start of an event's data."""
-    return int(data.split(" ", 1)[0])
+class FloorParser:
+    """The WHATWG "Server-sent events" parsing rules, tuples out, written for speed.
+
+    UTF-8 with U+FFFD for bad bytes (an incomplete sequence waits for the next chunk), one
+    leading BOM skipped, CR, LF and CRLF line ends (a CRLF split between two chunks is one line
+    end), comments, ``data``/``event``/``id``/``retry`` fields with one leading space removed,
+    an ``id`` with NUL ignored, the last event ID persisting across events, no dispatch for a
+    block without data, and the unfinished last event never dispatched. Each chunk is decoded
+    once and split once; a line spanning chunks is joined once, so the cost is linear.
+    """
+
+    def __init__(self, last_event_id: Optional[str] = None) -> None:
+        self.last_event_id = last_event_id
+        self.retry: Optional[int] = None
+        self._undecoded = b""
+        self._at_start = True
+        self._after_cr = False
+        self._parts: List[str] = []
+        self._data: List[str] = []
+        self._event_type = ""
+        self._id_buffer = last_event_id
+        self._block_retry: Optional[int] = None
+
+    def feed(self, chunk: bytes) -> List[Row]:
+        """The events that ``chunk`` completes, as tuples, in order."""
+        if self._undecoded:
+            chunk = self._undecoded + chunk
+            self._undecoded = b""
+        text, used = utf_8_decode(chunk, "replace", False)
+        if used != len(chunk):
+            self._undecoded = chunk[used:]
+        if not text:
+            return []
+        if self._at_start:
+            self._at_start = False
+            if text[0] == "\ufeff":
+                text = text[1:]
+        elif self._after_cr:
+            self._after_cr = False
+            if text[0] == "\n":
+                text = text[1:]
+        if "\r" in text:
+            self._after_cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        tail = lines.pop()
+        data = self._data
+        remaining = iter(lines)
+        if self._parts and lines:
+            parts = self._parts
+            self._parts = []
+            first = parts[0]
+            if len(parts) > 1 and len(first) > 5 and first.startswith("data:"):
+                # A long data line: join its value straight from the pieces (one copy, not
+                # two). Its colon and the optional space are both in the first piece.
+                parts[0] = first[6:] if first[5] == " " else first[5:]
+                parts.append(next(remaining))
+                data.append("".join(parts))
+            else:
+                parts.append(lines[0])
+                lines[0] = "".join(parts)
+        rows: List[Row] = []
+        event_type = self._event_type
+        id_buffer = self._id_buffer
+        block_retry = self._block_retry
+        for line in remaining:
+            if not line:
+                self.last_event_id = id_buffer
+                if data:
+                    rows.append((event_type or "message", "\n".join(data), id_buffer, block_retry))
+                    data = []
+                event_type = ""
+                block_retry = None
+                continue
+            # A comment (a line starting with a colon) gives the name "" and matches no field.
+            name, space, value = line.partition(": ")
+            if not space or ":" in name:
+                name, _, value = line.partition(":")
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event_type = value
+            elif name == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif name == "retry" and value.isdigit() and value.isascii():
+                block_retry = self.retry = int(value)
+        if tail:
+            self._parts.append(tail)
+        self._data = data
+        self._event_type = event_type
+        self._id_buffer = id_buffer
+        self._block_retry = block_retry
+        return rows
 
 
-def raise_fd_limit(wanted: int = 8192) -> None:
-    """Raise the soft limit on open files towards ``wanted`` (never past the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+def open_plain(port: int, path: str, timeout: float = 60.0) -> http.client.HTTPResponse:
+    """GET ``path`` with the standard library alone; the response, its headers read."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection.request("GET", path, headers={"Accept": "text/event-stream"})
+    response = connection.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"{path} answered {response.status}")
+    return response
 
 
-# --- The server process -------------------------------------------------------------------
+def floor_count(response: http.client.HTTPResponse) -> int:
+    """The floor consumer: read the response to its end with ``read1(65536)`` feeding a
+    FloorParser in this thread, and count the tuples one by one."""
+    feed = FloorParser().feed
+    read1 = response.read1
+    count = 0
+    try:
+        while True:
+            data = read1(65536)
+            if not data:
+                return count
+            for _row in feed(data):
+                count += 1
+    finally:
+        response.close()
 
 
-def _count(request: RecordedRequest, default: int) -> int:
-    return int(request.query.get("n", [str(default)])[0])
+def floor_each(response: http.client.HTTPResponse, on_row: Callable[[Row], object]) -> int:
+    """Like :func:`floor_count`, calling ``on_row(row)`` for each event as it is parsed."""
+    feed = FloorParser().feed
+    read1 = response.read1
+    count = 0
+    try:
+        while True:
+            data = read1(65536)
+            if not data:
+                return count
+            for row in feed(data):
+                count += 1
+                on_row(row)
+    finally:
+        response.close()
 
 
-def _each(count: int) -> Iterator[bytes]:
-    for seq in range(count):
-        yield small_event(seq)
-
-
-def _grouped(count: int, encode: Callable[[bytes], bytes]) -> Iterator[bytes]:
-    for start in range(0, count, GROUP):
-        yield b"".join(encode(small_event(seq)) for seq in range(start, min(count, start + GROUP)))
-
-
-def _grouped_chunked(count: int) -> Iterator[bytes]:
-    yield from _grouped(count, chunk)
-    yield b"0\r\n\r\n"
-
-
-def _trickle(count: int, interval: float) -> Iterator[BodyItem]:
-    start = time.monotonic()
-    for seq in range(count):
-        delay = start + seq * interval - time.monotonic()
-        if delay > 0:
-            yield Pause(delay)
-        yield small_event(seq)
-
-
-def add_routes(server: SSEServer) -> None:
-    """The routes of the module docstring."""
-    stream = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    server.route("/each-chunked", lambda r: Reply(body=_each(_count(r, 1000))))
-    server.route("/each-close", lambda r: Reply(body=_each(_count(r, 1000)), framing="close"))
-    server.route(
-        "/grouped-chunked",
-        lambda r: Reply(
-            headers={**stream, "Transfer-Encoding": "chunked"},
-            body=_grouped_chunked(_count(r, 1000)),
-            framing="close",
-        ),
-    )
-    server.route(
-        "/grouped-close",
-        lambda r: Reply(body=_grouped(_count(r, 1000), lambda e: e), framing="close"),
-    )
-    server.route(
-        "/trickle",
-        lambda r: Reply(body=_trickle(_count(r, 20), float(r.query.get("interval", ["0.05"])[0]))),
-    )
-
-
-def serve() -> None:
-    """The server process: serve until standard input closes."""
-    raise_fd_limit()
-    with SSEServer() as server:
-        add_routes(server)
-        print(f"port {server.port}", flush=True)
-        sys.stdin.read()  # the parent closes our stdin (or dies) to stop us
+# --- The server process ----------------------------------------------------------------------
 
 
 class ServerProcess:
-    """The loopback server, in a process of its own (its CPU time, memory and GIL are not
-    the client's). A context manager."""
+    """benchmarks/_server.py in a process of its own; a context manager."""
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "serve"],
+            [sys.executable, os.path.join(HERE, "_server.py")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -157,9 +203,11 @@ class ServerProcess:
         self.port = int(line.split()[1])
 
     def url_for(self, path: str) -> str:
+        """The absolute URL of ``path`` on this server."""
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> None:
+        """Close the server's standard input, which stops it; kill it if it lingers."""
         process = self._process
         if process.stdin is not None and not process.stdin.closed:
             process.stdin.close()
@@ -187,43 +235,166 @@ def _read_line(stream: IO[str], timeout: float) -> str:
     return lines[0].strip() if lines else ""
 
 
-# --- The baselines' reader ----------------------------------------------------------------
+# --- Rounds ----------------------------------------------------------------------------------
 
 
-def open_plain(port: int, path: str, timeout: float = 30.0) -> http.client.HTTPResponse:
-    """GET ``path`` with the standard library alone; the response, headers read."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    connection.request("GET", path, headers={"Accept": "text/event-stream"})
-    response = connection.getresponse()
-    if response.status != 200:
-        raise RuntimeError(f"{path} answered {response.status}")
-    return response
+def interleave(
+    runners: Sequence[Tuple[str, Callable[[], float]]], rounds: int
+) -> Dict[str, List[float]]:
+    """Run every runner once per round, the order rotated each round; each run's figure.
+    A runner that raises is recorded as no figure for that round (and its error re-raised
+    only if it never succeeds)."""
+    times: Dict[str, List[float]] = {name: [] for name, _ in runners}
+    errors: Dict[str, BaseException] = {}
+    for round_number in range(rounds):
+        shift = round_number % max(1, len(runners))
+        for name, run in [*runners[shift:], *runners[:shift]]:
+            gc.collect()
+            try:
+                times[name].append(run())
+            except Exception as error:
+                errors[name] = error
+    for name, failure in errors.items():
+        if not times[name]:
+            raise RuntimeError(f"{name} failed in every round: {failure!r}") from failure
+    return times
 
 
-def read_plain(
-    response: http.client.HTTPResponse, on_event: Optional[Callable[[str], None]] = None
-) -> int:
-    """Read a response to its end with ``read1(65536)`` feeding an SSEParser, in this
-    thread; return how many events it held. Like the client's consumers in the benchmarks,
-    it takes the events one by one and counts them; ``on_event(data)`` is called for each."""
-    parser = SSEParser()
-    feed = parser.feed
-    read1 = response.read1
-    count = 0
+def cpu_timer(count: Callable[[List[bytes]], object], chunks: List[bytes]) -> Callable[[], float]:
+    """A runner for :func:`interleave`: the CPU seconds ``count(chunks)`` takes."""
+
+    def run() -> float:
+        start = time.process_time()
+        count(chunks)
+        return time.process_time() - start
+
+    return run
+
+
+def best(values: Sequence[float]) -> float:
+    """The smallest figure (the least disturbed run)."""
+    return min(values)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median figure."""
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``values`` (``fraction`` 0.5 for the median)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+# --- Profiles --------------------------------------------------------------------------------
+
+
+def profile_all_threads(run: Callable[[], object]) -> pstats.Stats:
+    """Run ``run()`` under cProfile, in this thread and in every thread it starts (their
+    ``Thread.run`` is wrapped while it runs), and merge the profiles."""
+    profiles: List[cProfile.Profile] = []
+    original = threading.Thread.run
+
+    def profiled(thread: threading.Thread) -> None:
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.runcall(original, thread)
+
+    threading.Thread.run = profiled  # type: ignore[method-assign,assignment]
+    main = cProfile.Profile()
     try:
-        while True:
-            data = read1(65536)
-            if not data:
-                return count
-            if on_event is None:
-                for _event in feed(data):
-                    count += 1
-            else:
-                for event in feed(data):
-                    count += 1
-                    on_event(event.data)
+        main.runcall(run)
     finally:
-        response.close()
+        threading.Thread.run = original  # type: ignore[method-assign]
+    stats = pstats.Stats(main)
+    for profile in profiles:
+        try:
+            stats.add(profile)
+        except TypeError:  # a thread still running has no stats yet
+            pass
+    return stats
+
+
+def print_profile(stats: pstats.Stats, per: int, what: str, top: int = 25) -> None:
+    """The ``top`` functions by own time, with their own time per ``what`` (``per`` of them)."""
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(tottime for (_, _, tottime, _, _) in entries.values())
+    print(
+        f"profile: {total * 1000:.0f} ms of own time in all, {total / per * 1e6:.2f} us per {what}"
+    )
+    rows: List[List[Cell]] = []
+    ordered = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)
+    for (filename, line, function), (_, calls, tottime, cumtime, _) in ordered[:top]:
+        rows.append(
+            [
+                _where(filename, line, function),
+                calls,
+                tottime * 1000,
+                tottime / per * 1e6,
+                cumtime * 1000,
+                f"{tottime / total * 100:.1f}%",
+            ]
+        )
+    print_table(["function", "calls", "own ms", f"own us/{what}", "cum ms", "share"], rows)
+
+
+def _where(filename: str, line: int, function: str) -> str:
+    if filename == "~":
+        return function  # a built-in
+    if "site-packages/" in filename:
+        filename = filename.split("site-packages/", 1)[1]
+    elif "/sseclient_sync/" in filename:
+        filename = "sseclient_sync/" + filename.split("/sseclient_sync/", 1)[1]
+    else:
+        filename = os.path.basename(filename)
+    return f"{filename}:{line} {function}"
+
+
+# --- The process -----------------------------------------------------------------------------
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def proc_status_kib(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in KiB; 0 where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def os_threads() -> int:
+    """The number of OS threads of this process (``Threads:`` of /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return threading.active_count()
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: ``5`` to /proc/self/clear_refs). True if done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def library_state() -> str:
@@ -254,49 +425,59 @@ def library_state() -> str:
     return f"{state} at {head}{changed}"
 
 
-# --- Figures ------------------------------------------------------------------------------
+def preamble(what: str) -> None:
+    """Print what is measured, on what, and the machine's load."""
+    print(what)
+    print(
+        f"Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
+        f"{os.getloadavg()[0]:.2f}; {library_state()}"
+    )
 
 
-def proc_status_kib(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in KiB; 0 where there is none."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+# --- Tables ----------------------------------------------------------------------------------
+
+Cell = Union[str, int, float, None]
 
 
-def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux: ``5`` to /proc/self/clear_refs). True if done."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
+def ratio(value: Optional[float], floor: Optional[float]) -> str:
+    """``value / floor`` as ``1.23x``, or "-" when either is missing."""
+    if value is None or not floor:
+        return "-"
+    return f"{value / floor:.2f}x"
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile of ``values`` (``fraction`` 0.5 for the median)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[min(len(ordered), rank) - 1]
+class Notes:
+    """Footnotes for a table: a long remark becomes ``[n]`` in its cell, printed below."""
 
+    def __init__(self) -> None:
+        self._texts: Dict[str, int] = {}
 
-Cell = Union[str, int, float]
+    def mark(self, text: str, short: str = "") -> str:
+        """``short`` (or the text's first word) and ``[n]`` for ``text``; "ok" stays as is."""
+        if text == "ok" or not text:
+            return text
+        number = self._texts.setdefault(text, len(self._texts) + 1)
+        word = short or text.split(":", maxsplit=1)[0].split(maxsplit=1)[0]
+        return f"{word} [{number}]"
+
+    def print(self) -> None:
+        """Print the footnotes, if any."""
+        for text, number in self._texts.items():
+            print(f"[{number}] {text}")
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
     """Print rows under a header, the first column left-aligned, the others right-aligned."""
     texts = [[_cell(value) for value in row] for row in rows]
-    widths = [max(len(str(header[i])), *(len(row[i]) for row in texts)) for i in range(len(header))]
+    widths = [
+        max(len(str(header[i])), *(len(row[i]) for row in texts if i < len(row)))
+        for i in range(len(header))
+    ]
 
     def line(cells: Sequence[str]) -> str:
+        cells = [*cells, *([""] * (len(widths) - len(cells)))]
         first = cells[0].ljust(widths[0])
-        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]).rstrip()
 
     print(line([str(h) for h in header]))
     print("-" * (sum(widths) + 2 * (len(widths) - 1)))
@@ -305,15 +486,12 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
 
 
 def _cell(value: Cell) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     return value
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["serve"]:
-        serve()
-    else:
-        sys.exit(f"usage: {sys.argv[0]} serve")

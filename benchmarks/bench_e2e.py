@@ -1,111 +1,130 @@
-"""Throughput: small events per second over loopback, the consumer iterating and counting.
+"""End to end: 50k small events through a real loopback HTTP server, events per second.
 
-The loopback server (sseclient_sync.testing.SSEServer) runs in a process of its own, so its
-work does not compete with the client's for this process's GIL. One generic-Reply ``sendall``
-per event would make it the bottleneck, so its body is one generator yielding pre-encoded
-events 64 at a time: close-delimited, that is just the events; chunked, every event is still
-its own HTTP chunk on the wire (the chunk framing is pre-encoded too). A row "server alone"
-shows what the server can send to a reader that only drains its socket.
+The one rule this script owns: every client reads the same responses from the same server
+process in the same run, and its figure is shown as a ratio to the floor's. The server
+(benchmarks/_server.py) runs in a process of its own, so it does not share our GIL; it sends
+each response pre-encoded in 64 KiB writes, faster than any client reads (the "server alone"
+row: a raw socket drained, nothing parsed). Three framings: chunked with one HTTP chunk per
+event, chunked in 4 KiB chunks that cut events anywhere, and close-delimited.
 
-Compared in the same run, interleaved (client, baseline, client, baseline ... 3 rounds), the
-best round of each shown:
+Clients: the floor (``http.client`` ``read1`` feeding the tuple parser in the consuming
+thread, counting); sseclient_sync by iteration (``for event in conn``) and by ``on_message``
+(a callback that counts, ``conn.wait()``); each installed peer by iteration, as its
+documentation shows. Each client first reads the stream once untimed, and what it got is
+checked event by event (a client that loses or changes events is marked WRONG). Then rounds:
+every client once per round, the order rotated each round; the best round is the headline,
+with the median ratio beside it. Wall time; CPU time (all our threads) per event beside it.
 
-- client: ``sse.create_sse_connection(url, retry=0)`` and ``for ev in conn: count += 1``
-  (reader thread, queue, consuming thread);
-- baseline: the standard library's http.client, ``HTTPResponse.read1(65536)`` feeding the
-  same SSEParser in one thread, no hand-off; it takes the events one by one and counts them,
-  as the client's consumer does.
+``--profile FRAMING:MODE`` (e.g. ``chunk4k:on_message``) instead runs sseclient_sync once on
+that case under cProfile, in every thread, and prints where the time goes.
 
-Diagnostic rows, not part of the target, split the client's cost: ``dedup=False``; and
-requests' own ``raw.read1(65536)`` (urllib3) feeding SSEParser in one thread, which is what
-the client's reader thread reads through.
-
-``--breakdown`` adds a second table that needs no network: the same response bytes, read
-from memory, through each layer in turn (http.client read1; urllib3's read1 on top of it;
-a Connection fed by that through the private ``transport`` seam, consumed by ``on_message``
-and by iteration, with and without dedup), to show where the client's time per event goes.
-
-Target: the client within 1.25x of the baseline's time. Usage:
-``python benchmarks/bench_throughput.py [--quick] [--breakdown]``.
+Usage: ``python benchmarks/bench_e2e.py [--quick] [--events N] [--rounds N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import http.client
-import io
-import itertools
-import os
 import socket
-import statistics
 import sys
 import time
-from collections import Counter
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import requests
-import urllib3
 from _common import (
-    GROUP,
     Cell,
+    Notes,
     ServerProcess,
-    chunk,
-    library_state,
+    best,
+    floor_count,
+    floor_each,
+    interleave,
+    median,
     open_plain,
+    preamble,
+    print_profile,
     print_table,
-    read_plain,
-    small_event,
+    profile_all_threads,
+    ratio,
 )
+from _peers import FLOOR, PEERS, STREAMERS, US, Triple, missing, verdict, versions
 
 import sseclient_sync as sse
-from sseclient_sync import SSEParser
 
 TARGET = 1.25
 TIMEOUT = 120.0
+FRAMINGS = {
+    "event": "chunked, one chunk per event",
+    "chunk4k": "chunked, 4 KiB chunks",
+    "close": "close-delimited",
+}
+ITERATION = f"{US}, iteration"
+ON_MESSAGE = f"{US}, on_message"
 
 
-def client(server: ServerProcess, path: str) -> int:
+def expected_events(count: int) -> List[Triple]:
+    """What every client must get from ``/bulk?size=small``."""
+    return [("message", f'{seq} {{"text": "hello, world"}}', str(seq)) for seq in range(count)]
+
+
+# --- One read of the stream, per client: (events, [their triples]) -------------------------
+
+
+def ours_iteration(url: str, keep: bool) -> Tuple[int, List[Triple]]:
+    got: List[Triple] = []
     count = 0
-    with sse.create_sse_connection(server.url_for(path), retry=0) as conn:
-        for _ in conn.events(timeout=TIMEOUT):
-            count += 1
-    return count
-
-
-def client_no_dedup(server: ServerProcess, path: str) -> int:
-    count = 0
-    with sse.create_sse_connection(server.url_for(path), retry=0, dedup=False) as conn:
-        for _ in conn.events(timeout=TIMEOUT):
-            count += 1
-    return count
-
-
-def baseline(server: ServerProcess, path: str) -> int:
-    return read_plain(open_plain(server.port, path, timeout=TIMEOUT))
-
-
-def urllib3_read1(server: ServerProcess, path: str) -> int:
-    parser = SSEParser()
-    count = 0
-    with requests.get(server.url_for(path), stream=True, timeout=TIMEOUT) as response:
-        read1 = response.raw.read1
-        while True:
-            data = read1(65536, decode_content=True)
-            if not data:
-                return count
-            for _event in parser.feed(data):
+    with sse.create_sse_connection(url, retry=0) as conn:
+        if keep:
+            got = [(e.event, e.data, e.id) for e in conn]
+        else:
+            for _event in conn:
                 count += 1
+    return (len(got) if keep else count), got
 
 
-def server_alone(server: ServerProcess, path: str) -> int:
-    """Drain the socket, parse nothing: what the server can send. Counts bytes, not events."""
+def ours_on_message(url: str, keep: bool) -> Tuple[int, List[Triple]]:
+    got: List[Triple] = []
+    count = 0
+
+    def on_message(_event: sse.Event) -> None:
+        nonlocal count
+        count += 1
+
+    def keep_it(event: sse.Event) -> None:
+        got.append((event.event, event.data, event.id))
+
+    with sse.create_sse_connection(
+        url, retry=0, on_message=keep_it if keep else on_message
+    ) as conn:
+        conn.wait(TIMEOUT)
+    return (len(got) if keep else count), got
+
+
+def floor_read(port: int, path: str, keep: bool) -> Tuple[int, List[Triple]]:
+    if not keep:
+        return floor_count(open_plain(port, path, TIMEOUT)), []
+    got: List[Triple] = []
+    floor_each(open_plain(port, path, TIMEOUT), lambda row: got.append(row[:3]))
+    return len(got), got
+
+
+def peer_read(name: str, url: str, keep: bool) -> Tuple[int, List[Triple]]:
+    streamer = STREAMERS[name]
+    count = 0
+    got: List[Triple] = []
+    with streamer.open(url) as events:
+        if keep:
+            fields = streamer.fields
+            got = [fields(event) for event in events]
+        else:
+            for _event in events:
+                count += 1
+    return (len(got) if keep else count), got
+
+
+def server_alone(port: int, path: str) -> int:
+    """Drain the response from a raw socket, parsing nothing; the bytes received."""
     buffer = bytearray(1 << 20)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
-        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        sock.sendall(request.encode("ascii"))
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode("ascii"))
         total = 0
         while True:
             got = sock.recv_into(buffer)
@@ -114,267 +133,143 @@ def server_alone(server: ServerProcess, path: str) -> int:
             total += got
 
 
-Runner = Callable[[ServerProcess, str], int]
+Reader = Callable[[bool], Tuple[int, List[Triple]]]
 
 
-# --- the breakdown: the same bytes from memory, through each layer ---------------------------
+def readers(server: ServerProcess, path: str) -> Dict[str, Reader]:
+    """Every client that can run, by name, reading ``path``."""
+    url = server.url_for(path)
+    table: Dict[str, Reader] = {
+        FLOOR: lambda keep: floor_read(server.port, path, keep),
+        ITERATION: lambda keep: ours_iteration(url, keep),
+        ON_MESSAGE: lambda keep: ours_on_message(url, keep),
+    }
+    for name in PEERS:
+        if missing(name) is None:
+            table[name] = lambda keep, name=name: peer_read(name, url, keep)  # type: ignore[misc]
+    return table
 
 
-class _MemorySocket:
-    """Enough of a socket for http.client.HTTPResponse: its bytes come from memory."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return io.BufferedReader(io.BytesIO(self._data))
+# --- Running ---------------------------------------------------------------------------------
 
 
-def _response_bytes(framing: str, count: int) -> bytes:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-    if framing == "chunked":
-        body = b"".join(chunk(small_event(seq)) for seq in range(count)) + b"0\r\n\r\n"
-        return head + b"Transfer-Encoding: chunked\r\n\r\n" + body
-    return head + b"Connection: close\r\n\r\n" + b"".join(map(small_event, range(count)))
+def measure(
+    server: ServerProcess, framing: str, count: int, rounds: int, notes: Notes
+) -> Tuple[List[List[Cell]], Dict[str, float]]:
+    """The rows of one framing, and our two ratios to the floor (best rounds)."""
+    path = f"/bulk?n={count}&framing={framing}&size=small"
+    expected = expected_events(count)
+    table = readers(server, path)
+    checks: Dict[str, str] = {}
+    for name, read in table.items():  # untimed: check, and warm up both processes
+        try:
+            checks[name] = verdict(read(True)[1], expected)
+        except Exception as error:
+            checks[name] = f"ERROR: {type(error).__name__}: {error}"[:300]
+    cpu: Dict[str, List[float]] = {name: [] for name in table}
 
+    def timed(name: str, read: Reader) -> Callable[[], float]:
+        def run() -> float:
+            wall, process = time.perf_counter(), time.process_time()
+            got = read(False)[0]
+            elapsed = time.perf_counter() - wall
+            cpu[name].append(time.process_time() - process)
+            if got != count:
+                raise RuntimeError(f"{name}: {got} of {count} events")
+            return elapsed
 
-def _plain_response(data: bytes) -> http.client.HTTPResponse:
-    response = http.client.HTTPResponse(_MemorySocket(data))  # type: ignore[arg-type]
-    response.begin()
-    return response
+        return run
 
-
-def _urllib3_response(data: bytes) -> urllib3.HTTPResponse:
-    response = _plain_response(data)
-    return urllib3.HTTPResponse(
-        body=response,
-        headers=dict(response.getheaders()),
-        status=200,
-        preload_content=False,
-        original_response=response,
-    )
-
-
-class _MemoryStream:
-    """The Stream protocol of sseclient_sync._http over an in-memory urllib3 response."""
-
-    url = "http://memory.invalid/"
-
-    def __init__(self, data: bytes) -> None:
-        self._raw = _urllib3_response(data)
-
-    def read(self) -> bytes:
-        return self._raw.read1(65536, decode_content=True)
-
-    def abort(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _MemoryTransport:
-    """The Transport protocol: one in-memory stream, then nothing."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def open(self, request: object, timeout: float, read_timeout: object) -> _MemoryStream:
-        return _MemoryStream(self._data)
-
-    def abort(self) -> None:
-        pass
-
-    def poll(self, url: str, headers: object, timeout: float) -> bytes:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-def _read_all(read1: Callable[[], bytes]) -> int:
-    feed = SSEParser().feed
-    count = 0
-    while True:
-        data = read1()
-        if not data:
-            return count
-        for _event in feed(data):
-            count += 1
-
-
-def _by_plain(data: bytes) -> int:
-    response = _plain_response(data)
-    return _read_all(lambda: response.read1(65536))
-
-
-def _by_urllib3(data: bytes) -> int:
-    response = _urllib3_response(data)
-    return _read_all(lambda: response.read1(65536, decode_content=True))
-
-
-def _by_callback(data: bytes, dedup: bool) -> int:
-    counter = itertools.count()
-    conn = sse.create_sse_connection(
-        MEMORY_URL,
-        transport=_MemoryTransport(data),
-        retry=0,
-        dedup=dedup,
-        on_message=lambda _event: next(counter),
-    )
-    conn.wait(TIMEOUT)
-    conn.close()
-    return conn.stats().messages_received
-
-
-def _by_iteration(data: bytes, dedup: bool) -> int:
-    count = 0
-    with sse.create_sse_connection(
-        MEMORY_URL, transport=_MemoryTransport(data), retry=0, dedup=dedup
-    ) as conn:
-        for _ in conn.events(timeout=TIMEOUT):
-            count += 1
-    return count
-
-
-MEMORY_URL = _MemoryStream.url
-LAYERS: List[Tuple[str, Callable[[bytes], int]]] = [
-    ("http.client read1 + SSEParser (= baseline)", _by_plain),
-    ("+ urllib3 read1 (requests' raw)", _by_urllib3),
-    ("+ Connection, on_message, dedup=False", lambda data: _by_callback(data, False)),
-    ("+ Connection, on_message, dedup=True", lambda data: _by_callback(data, True)),
-    ("+ Connection, iteration, dedup=False", lambda data: _by_iteration(data, False)),
-    ("+ Connection, iteration, dedup=True (= client)", lambda data: _by_iteration(data, True)),
-]
-
-
-def breakdown(count: int, rounds: int) -> None:
-    rows: List[List[Cell]] = []
-    for framing in ("chunked", "close"):
-        data = _response_bytes(framing, count)
-        times: Dict[str, List[float]] = {name: [] for name, _ in LAYERS}
-        for _ in range(rounds):
-            for name, run in LAYERS:
-                gc.collect()
-                start = time.process_time()
-                got = run(data)
-                times[name].append(time.process_time() - start)
-                if got != count:
-                    raise SystemExit(f"breakdown, {framing}, {name}: {got} of {count} events")
-        base = min(times[LAYERS[0][0]])
-        rows.append([f"{framing}, read from memory", "", ""])
-        for name, _ in LAYERS:
-            best = min(times[name])
-            rows.append([f"  {name}", best / count * 1e6, best / base])
-    print()
-    print(f"Breakdown: CPU time per event, no network, best of {rounds} rounds")
-    print_table(["layer", "CPU us/event", "x baseline"], rows)
-
-
-def timed(run: Runner, server: ServerProcess, path: str) -> Tuple[float, int]:
-    gc.collect()
+    runnable = [(n, timed(n, r)) for n, r in table.items() if not checks[n].startswith("ERROR")]
+    try:
+        times = interleave(runnable, rounds)
+    except RuntimeError as error:
+        raise SystemExit(f"{FRAMINGS[framing]}: {error}") from error
     start = time.perf_counter()
-    count = run(server, path)
-    return time.perf_counter() - start, count
+    server_alone(server.port, path)
+    drained = time.perf_counter() - start
+    floor_best, floor_median = best(times[FLOOR]), median(times[FLOOR])
+    rows: List[List[Cell]] = [[f"{FRAMINGS[framing]}, {count:,} events"]]
+    for name in [FLOOR, ITERATION, ON_MESSAGE, *PEERS]:
+        if name not in table:
+            rows.append([f"  {name}", None, None, None, None, missing(name)])
+            continue
+        if not times.get(name):
+            rows.append([f"  {name}", None, None, None, None, notes.mark(checks[name])])
+            continue
+        fastest = best(times[name])
+        rows.append(
+            [
+                f"  {name}",
+                count / fastest,
+                ratio(fastest, floor_best),
+                ratio(median(times[name]), floor_median),
+                min(cpu[name]) / count * 1e6,
+                notes.mark(checks[name]),
+            ]
+        )
+    rows.append(["  server alone (socket drained)", count / drained, ratio(drained, floor_best)])
+    ours = {mode: best(times[mode]) / floor_best for mode in (ITERATION, ON_MESSAGE)}
+    return rows, ours
+
+
+def profile(server: ServerProcess, case: str, count: int) -> None:
+    """Run sseclient_sync once on ``FRAMING:MODE`` under cProfile and print the hot spots."""
+    framing, _, mode = case.partition(":")
+    if framing not in FRAMINGS or mode not in ("iteration", "on_message"):
+        raise SystemExit(f"--profile wants FRAMING:MODE, FRAMING in {list(FRAMINGS)}: {case!r}")
+    url = server.url_for(f"/bulk?n={count}&framing={framing}&size=small")
+    read = ours_iteration if mode == "iteration" else ours_on_message
+    read(url, False)  # warm up
+    stats = profile_all_threads(lambda: read(url, False))
+    print(f"{FRAMINGS[framing]}, {mode}, {count:,} events, cProfile in every thread")
+    print_profile(stats, count, "event")
 
 
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options.add_argument("--quick", action="store_true", help="20k events instead of 200k")
-    options.add_argument(
-        "--breakdown", action="store_true", help="also split the cost by layer, from memory"
-    )
+    options.add_argument("--quick", action="store_true", help="2,000 events, one round")
+    options.add_argument("--events", type=int, default=None, help="events (default 50,000)")
+    options.add_argument("--rounds", type=int, default=None, help="rounds (default 5)")
+    options.add_argument("--profile", metavar="FRAMING:MODE", help="profile one case instead")
     args = options.parse_args()
-    count = 20_000 if args.quick else 200_000
-    rounds = 3
-
-    framings = [
-        ("chunked", "/grouped-chunked", "chunked, 1 chunk/event, 64 chunks/sendall"),
-        ("close", "/grouped-close", "close-delimited, 64 events/sendall"),
-    ]
-    main_runs: List[Tuple[str, Runner]] = [("client", client), ("baseline", baseline)]
-    extra_runs: List[Tuple[str, Runner]] = [
-        ("diag: client dedup=False", client_no_dedup),
-        ("diag: requests raw.read1 + SSEParser", urllib3_read1),
-    ]
-    print(
-        f"Python {sys.version.split()[0]}; {count:,} events of about "
-        f"{len(small_event(count // 2))} bytes; "
-        f"server in its own process; {rounds} interleaved rounds, best shown; "
-        f"load average {os.getloadavg()[0]:.2f}"
+    count = args.events or (2_000 if args.quick else 50_000)
+    rounds = args.rounds or (1 if args.quick else 5)
+    if args.profile:
+        with ServerProcess() as server:
+            profile(server, args.profile, count)
+        return 0
+    preamble(
+        f"End to end: loopback, server in its own process; wall time, {rounds} interleaved "
+        "rounds, best shown (median ratio beside it); CPU: all our threads, best round"
     )
-    print(library_state())
-    rows: List[List[Cell]] = []
-    ratios: List[Tuple[str, Optional[float]]] = []
-    errors: List[str] = []
-    names = [name for name, _ in main_runs + extra_runs]
-    with ServerProcess() as server:
-        server_alone(server, f"/grouped-close?n={GROUP}")  # warm up both processes
-        for framing, route, description in framings:
-            path = f"{route}?n={count}"
-            times: Dict[str, List[float]] = {name: [] for name in names}
-            for round_number in range(rounds):
-                order = main_runs if round_number % 2 == 0 else main_runs[::-1]
-                for name, run in order + extra_runs:
-                    try:
-                        elapsed, got = timed(run, server, path)
-                    except Exception as error:  # report it under the table, and go on
-                        errors.append(f"{framing}, {name}: {type(error).__name__}: {error}")
-                        continue
-                    if got != count:
-                        errors.append(f"{framing}, {name}: {got} of {count} events")
-                        continue
-                    times[name].append(elapsed)
-            drained, _ = timed(server_alone, server, path)
-            best = {name: min(values) for name, values in times.items() if values}
-            medians = {name: statistics.median(values) for name, values in times.items() if values}
-            base = best.get("baseline")
-            ratios.append((framing, best["client"] / base if "client" in best and base else None))
-            rows.append([description, "", "", "", "", ""])
-            for name in names:
-                if name not in best or not base:
-                    rows.append([f"  {name}", "error", "", "", "", f"0/{rounds}"])
-                    continue
-                rows.append(
-                    [
-                        f"  {name}",
-                        count / best[name],
-                        best[name] * 1000,
-                        best[name] / base,
-                        medians[name] / medians["baseline"],
-                        f"{len(times[name])}/{rounds}",
-                    ]
-                )
-            rows.append(
-                [
-                    "  server alone (socket drained)",
-                    count / drained,
-                    drained * 1000,
-                    drained / base if base else "",
-                    "",
-                    "1/1",
-                ]
-            )
-    print_table(["", "events/s", "ms", "time / baseline", "(median)", "runs ok"], rows)
-    for message, times_seen in Counter(errors).items():
-        print(f"error ({times_seen}x): {message[:300]}")
+    print(versions())
     print()
-    print(
-        f"target: client time <= {TARGET}x baseline on both framings: "
-        + ", ".join(
-            f"{framing} " + ("error" if ratio is None else f"{ratio:.2f}x")
-            for framing, ratio in ratios
-        )
-        + (
-            " -> met"
-            if all(ratio is not None and ratio <= TARGET for _, ratio in ratios)
-            else " -> NOT met"
-        )
+    rows: List[List[Cell]] = []
+    notes = Notes()
+    ours: Dict[str, Dict[str, float]] = {}
+    with ServerProcess() as server:
+        for framing in FRAMINGS:
+            framing_rows, ours[framing] = measure(server, framing, count, rounds, notes)
+            rows += framing_rows
+    print_table(
+        ["framing / client", "events/s", "x floor (best)", "(median)", "CPU us/event", "events"],
+        rows,
     )
-    if args.breakdown:
-        breakdown(count, rounds)
+    notes.print()
+    print()
+    ratios = [r for framing in FRAMINGS for r in ours[framing].values()]
+    print(
+        f"target: sseclient_sync <= {TARGET}x floor in all six cases: "
+        + "; ".join(
+            f"{framing} iteration {ours[framing][ITERATION]:.2f}x, "
+            f"on_message {ours[framing][ON_MESSAGE]:.2f}x"
+            for framing in FRAMINGS
+        )
+        + (" -> met" if all(r <= TARGET for r in ratios) else " -> NOT met")
+    )
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

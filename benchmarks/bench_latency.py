@@ -1,271 +1,231 @@
-"""Delivery latency: the delay from the server writing an event to the consumer holding it.
+"""Latency: from the server writing an event to the consumer holding it, p50 and p99.
 
-The loopback server (sseclient_sync.testing.SSEServer, in this process so that both sides
-read the same perf_counter) writes one small event every 20 ms and notes the moment it hands
-each event to the socket, by the sequence number the event carries. The consumer notes the
-moment it gets the event. Measured for chunked and close-delimited framing, consuming by
-iteration (``for ev in conn``) and by ``on_message``; beside it, in the same run and
-interleaved round by round:
+The one rule this script owns: the delay is measured on one clock, per event. The server
+(benchmarks/_server.py, in its own process) writes one small event at a time, a gap between
+each, and puts ``time.monotonic()`` taken just before the ``send`` in the event's data; the
+consumer subtracts it from its own ``time.monotonic()`` when it holds the event (CLOCK_MONOTONIC
+is one clock for every process on the machine). A warm-up event opens each stream and is not
+counted.
 
-- the floor: the standard library's http.client ``read1(65536)`` feeding SSEParser in the
-  consuming thread (no reader thread, no hand-off);
-- a naive reference: requests' ``iter_lines()`` / ``iter_content(chunk_size=512)`` on the
-  close-delimited stream, which wait for 512 bytes (or the end) before giving anything.
+Both framings (chunked, one chunk per event; close-delimited), for the floor (``http.client``
+``read1`` and the tuple parser in the consuming thread), sseclient_sync by iteration and by
+``on_message``, and each installed peer by iteration. Rounds: each round runs every client on
+every framing once, the order rotated; the figures are over all rounds' events. Every client
+must get every event (the column says how many it got). Peers that read fixed-size blocks hold
+events back on a close-delimited stream until the block fills or the stream ends: their rows
+show it.
 
-The first event of each stream is a warm-up and is not counted. Target: p99 under 1 ms on
-both framings. Usage: ``python benchmarks/bench_latency.py [--quick]``.
+Target: sseclient_sync's p50 within 0.1 ms and p99 within 0.5 ms of the floor's, same framing.
+
+Usage: ``python benchmarks/bench_latency.py [--quick] [--events N] [--interval S] [--rounds N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-from collections import Counter
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import requests
 from _common import (
     Cell,
-    library_state,
+    Notes,
+    ServerProcess,
+    floor_each,
+    interleave,
     open_plain,
     percentile,
+    preamble,
     print_table,
-    read_plain,
-    seq_of,
-    small_event,
 )
+from _peers import FLOOR, PEERS, STREAMERS, missing, versions
 
 import sseclient_sync as sse
-from sseclient_sync import SSEParser
-from sseclient_sync.testing import (
-    BodyItem,
-    Pause,
-    RecordedRequest,
-    Reply,
-    SSEServer,
-)
 
-INTERVAL = 0.020
-TARGET_P99 = 0.001
-#: A run ends by itself when the stream ends; this bounds it should the client misbehave.
-SLACK = 10.0
+P50_SLACK = 0.0001
+P99_SLACK = 0.0005
+FRAMINGS = {"chunked": "chunked, one chunk per event", "close": "close-delimited"}
+ITERATION = "sseclient_sync, iteration"
+ON_MESSAGE = "sseclient_sync, on_message"
+SLACK = 30.0
 
-Delays = List[float]
+#: (the event's data, when the consumer held it)
+Arrivals = List[Tuple[str, float]]
 
 
-class StampingServer:
-    """Serves ``/chunked`` and ``/close`` (``?n=COUNT&run=ID``): a warm-up event (seq 0), then
-    COUNT events every INTERVAL, noting in ``sent[ID][seq]`` the perf_counter at which each
-    was handed to the socket. Each run has its own ID, so that a stream left behind by a
-    failed run cannot write into the next run's figures."""
-
-    def __init__(self, server: SSEServer) -> None:
-        self.server = server
-        self.sent: Dict[str, Dict[int, float]] = {}
-        self._runs = 0
-        for framing in ("chunked", "close"):
-            server.route(f"/{framing}", self._responder(framing))
-
-    def path(self, framing: str, count: int) -> Tuple[str, str]:
-        """A new run's id and its path."""
-        self._runs += 1
-        run = str(self._runs)
-        self.sent[run] = {}
-        return run, f"/{framing}?n={count}&run={run}"
-
-    def _responder(self, framing: str) -> Callable[[RecordedRequest], Reply]:
-        def respond(request: RecordedRequest) -> Reply:
-            count = int(request.query["n"][0])
-            sent = self.sent[request.query["run"][0]]
-            return Reply(body=self._body(count, sent), framing=framing)
-
-        return respond
-
-    def _body(self, count: int, sent: Dict[int, float]) -> Iterator[BodyItem]:
-        start = time.perf_counter()
-        for seq in range(count + 1):
-            if self.server.stopping.is_set():
-                return
-            delay = start + seq * INTERVAL - time.perf_counter()
-            if delay > 0:
-                yield Pause(delay)
-            event = small_event(seq)
-            sent[seq] = time.perf_counter()
-            yield event
-
-    def delays(self, run: str, received: List[Tuple[int, float]]) -> Delays:
-        """Seconds from write to receipt, the warm-up event left out."""
-        sent = self.sent[run]
-        return [at - sent[seq] for seq, at in received if seq != 0]
+def delays(arrivals: Arrivals) -> List[float]:
+    """Seconds from each event's send stamp to its arrival, the warm-up event (seq 0) left out."""
+    result = []
+    for data, at in arrivals:
+        seq, stamp = data.split()
+        if seq != "0":
+            result.append(at - float(stamp))
+    return result
 
 
-# --- the consumers: each returns [(seq, perf_counter when received)] ------------------------
+def by_floor(port: int, path: str) -> Arrivals:
+    got: Arrivals = []
+    clock = time.monotonic
+    floor_each(open_plain(port, path, SLACK), lambda row: got.append((row[1], clock())))
+    return got
 
 
-def by_iteration(url: str, count: int) -> List[Tuple[int, float]]:
-    received: List[Tuple[int, float]] = []
-    clock = time.perf_counter
+def by_iteration(url: str, wait: float) -> Arrivals:
+    got: Arrivals = []
+    clock = time.monotonic
     with sse.create_sse_connection(url, retry=0) as conn:
-        for event in conn.events(timeout=SLACK):
-            received.append((seq_of(event.data), clock()))
-    return received
+        for event in conn.events(timeout=wait):
+            got.append((event.data, clock()))
+    return got
 
 
-def by_callback(url: str, count: int) -> List[Tuple[int, float]]:
-    received: List[Tuple[int, float]] = []
-    clock = time.perf_counter
+def by_on_message(url: str, wait: float) -> Arrivals:
+    got: Arrivals = []
+    clock = time.monotonic
 
     def on_message(event: sse.Event) -> None:
-        received.append((seq_of(event.data), clock()))
+        got.append((event.data, clock()))
 
     with sse.create_sse_connection(url, retry=0, on_message=on_message) as conn:
-        conn.wait((count + 1) * INTERVAL + SLACK)
-    return received
+        conn.wait(wait)
+    return got
 
 
-def by_plain_read1(server: SSEServer, path: str) -> List[Tuple[int, float]]:
-    received: List[Tuple[int, float]] = []
-    clock = time.perf_counter
-
-    def on_event(data: str) -> None:
-        received.append((seq_of(data), clock()))
-
-    read_plain(open_plain(server.port, path, timeout=SLACK), on_event)
-    return received
-
-
-def by_iter_lines(url: str) -> List[Tuple[int, float]]:
-    received: List[Tuple[int, float]] = []
-    clock = time.perf_counter
-    with requests.get(url, stream=True, timeout=(SLACK, SLACK)) as response:
-        for line in response.iter_lines():  # chunk_size=512 by default
-            if line.startswith(b"data:"):
-                received.append((seq_of(line[5:].decode().strip()), clock()))
-    return received
-
-
-def by_iter_content(url: str) -> List[Tuple[int, float]]:
-    received: List[Tuple[int, float]] = []
-    clock = time.perf_counter
-    parser = SSEParser()
-    with requests.get(url, stream=True, timeout=(SLACK, SLACK)) as response:
-        for data in response.iter_content(chunk_size=512):
-            now = clock()
-            received.extend((seq_of(event.data), now) for event in parser.feed(data))
-    return received
-
-
-# --- running ---------------------------------------------------------------------------------
+def by_peer(name: str, url: str) -> Arrivals:
+    streamer = STREAMERS[name]
+    held: List[Tuple[float, Any]] = []
+    clock = time.monotonic
+    with streamer.open(url) as events:
+        for event in events:
+            held.append((clock(), event))
+    return [(streamer.fields(event)[1], at) for at, event in held]
 
 
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options.add_argument("--quick", action="store_true", help="fewer events (for a smoke test)")
+    options.add_argument("--quick", action="store_true", help="20 events 5 ms apart, 1 round")
+    options.add_argument("--events", type=int, default=None, help="events per row (500)")
+    options.add_argument("--interval", type=float, default=None, help="gap, seconds (0.01)")
+    options.add_argument("--rounds", type=int, default=None, help="rounds (2)")
     args = options.parse_args()
-    total = 50 if args.quick else 250
-    rounds = 1 if args.quick else 2
-    naive_count = 25 if args.quick else 50
-    per_round = total // rounds
-
-    Consume = Callable[[StampingServer, str, int], List[Tuple[int, float]]]
-
-    def ours(consume: Callable[[str, int], List[Tuple[int, float]]]) -> Consume:
-        return lambda s, path, n: consume(s.server.url_for(path), n)
-
-    def floor(s: StampingServer, path: str, n: int) -> List[Tuple[int, float]]:
-        return by_plain_read1(s.server, path)
-
-    def naive(consume: Callable[[str], List[Tuple[int, float]]]) -> Consume:
-        return lambda s, path, n: consume(s.server.url_for(path))
-
-    # name, framing, consumer, events per round, is it ours (the target applies)
-    Config = Tuple[str, str, Consume, int, bool]
-    interleaved: List[Config] = [
-        ("sseclient_sync  chunked  iteration", "chunked", ours(by_iteration), per_round, True),
-        ("sseclient_sync  chunked  on_message", "chunked", ours(by_callback), per_round, True),
-        ("sseclient_sync  close    iteration", "close", ours(by_iteration), per_round, True),
-        ("sseclient_sync  close    on_message", "close", ours(by_callback), per_round, True),
-        ("floor: http.client read1  chunked", "chunked", floor, per_round, False),
-        ("floor: http.client read1  close", "close", floor, per_round, False),
-    ]
-    once: List[Config] = [
-        ("naive: requests iter_lines()  close", "close", naive(by_iter_lines), naive_count, False),
-        (
-            "naive: requests iter_content(512)  close",
-            "close",
-            naive(by_iter_content),
-            naive_count,
-            False,
-        ),
-    ]
-    schedule: List[Config] = []
-    for round_number in range(rounds):
-        schedule += interleaved if round_number % 2 == 0 else interleaved[::-1]
-    schedule += once
-
-    results: Dict[str, Delays] = {config[0]: [] for config in interleaved + once}
-    expected: Dict[str, int] = dict.fromkeys(results, 0)
-    errors: Dict[str, List[str]] = {name: [] for name in results}
-    print(
-        f"Python {sys.version.split()[0]}; one {len(small_event(0))}-byte event every "
-        f"{INTERVAL * 1000:.0f} ms, {total} per row ({rounds} interleaved round(s)) after a "
-        f"warm-up event; server in this process; load average {os.getloadavg()[0]:.2f}"
+    total = args.events or (20 if args.quick else 500)
+    interval = args.interval or (0.005 if args.quick else 0.01)
+    rounds = args.rounds or (1 if args.quick else 2)
+    per_round = max(1, total // rounds)
+    preamble(
+        f"Latency: {per_round * rounds} events per row, one every {interval * 1000:g} ms, "
+        f"{rounds} interleaved round(s); server in its own process, stamps on CLOCK_MONOTONIC"
     )
-    print(library_state())
-    with SSEServer() as server:
-        stamping = StampingServer(server)
-        for name, framing, consume, count, _ in schedule:
-            run, path = stamping.path(framing, count)
-            expected[name] += count
-            try:
-                received = consume(stamping, path, count)
-            except Exception as error:  # report it in the table, and go on
-                errors[name].append(f"{type(error).__name__}: {error}")
-                continue
-            results[name] += stamping.delays(run, received)
+    print(versions())
+    print()
+    wait = per_round * interval + SLACK
+    arrivals: Dict[Tuple[str, str], Arrivals] = {}
+    errors: Dict[Tuple[str, str], str] = {}
+    with ServerProcess() as server:
+
+        def runner(
+            name: str, framing: str, read: Callable[[str, str], Arrivals]
+        ) -> Callable[[], float]:
+            path = f"/timed?n={per_round}&interval={interval}&framing={framing}"
+
+            def run() -> float:
+                start = time.monotonic()
+                try:
+                    got = read(server.url_for(path), path)
+                except Exception as error:
+                    errors[(name, framing)] = f"{type(error).__name__}: {error}"[:200]
+                    got = []
+                arrivals.setdefault((name, framing), []).extend(got)
+                return time.monotonic() - start
+
+            return run
+
+        clients: Dict[str, Callable[[str, str], Arrivals]] = {
+            FLOOR: lambda url, path: by_floor(server.port, path),
+            ITERATION: lambda url, path: by_iteration(url, wait),
+            ON_MESSAGE: lambda url, path: by_on_message(url, wait),
+        }
+        for name in PEERS:
+            if missing(name) is None:
+                clients[name] = lambda url, path, name=name: by_peer(name, url)  # type: ignore[misc]
+        runners = [
+            (f"{name} {framing}", runner(name, framing, read))
+            for framing in FRAMINGS
+            for name, read in clients.items()
+        ]
+        interleave(runners, rounds)
 
     rows: List[List[Cell]] = []
-    verdicts = []
-    for name, _, _, _, is_ours in interleaved + once:
-        delays = results[name]
-        got = f"{len(delays)}/{expected[name]}"
-        complete = len(delays) == expected[name] and not errors[name]
-        if not delays:
-            rows.append([name, got, "-", "-", "-", "NO" if is_ours else ""])
-            verdicts.append(not is_ours)
-            continue
-        p99 = percentile(delays, 0.99)
-        verdict = ""
-        if is_ours:
-            verdict = "yes" if p99 < TARGET_P99 and complete else "NO"
-            verdicts.append(verdict == "yes")
-        rows.append(
-            [
-                name,
-                got,
-                percentile(delays, 0.5) * 1000,
-                p99 * 1000,
-                max(delays) * 1000,
-                verdict,
-            ]
-        )
-    print_table(["consumer", "events", "p50 ms", "p99 ms", "max ms", "p99 < 1 ms"], rows)
-    for name, messages in errors.items():
-        for message, times in Counter(messages).items():
-            print(
-                f"error: {name.split()[0]} {' '.join(name.split()[1:])}: {times} run(s) "
-                f"raised {message[:300]}"
+    notes = Notes()
+    verdicts: List[bool] = []
+    for framing, title in FRAMINGS.items():
+        rows.append([title])
+        floor = delays(arrivals.get((FLOOR, framing), []))
+        floor_p50 = percentile(floor, 0.5) if floor else None
+        floor_p99 = percentile(floor, 0.99) if floor else None
+        for name in [FLOOR, ITERATION, ON_MESSAGE, *PEERS]:
+            if name not in clients:
+                rows.append([f"  {name}", None, None, None, None, None, None, missing(name)])
+                continue
+            values = delays(arrivals.get((name, framing), []))
+            expected = per_round * rounds
+            complete = len(values) == expected and (name, framing) not in errors
+            remark = "ok" if complete else errors.get((name, framing), "") or "LOST EVENTS"
+            if not values:
+                rows.append(
+                    [f"  {name}", f"0/{expected}", None, None, None, None, None, notes.mark(remark)]
+                )
+                if name in (ITERATION, ON_MESSAGE):
+                    verdicts.append(False)
+                continue
+            p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+            rows.append(
+                [
+                    f"  {name}",
+                    f"{len(values)}/{expected}",
+                    p50 * 1000,
+                    p99 * 1000,
+                    max(values) * 1000,
+                    _difference(p50, floor_p50),
+                    _difference(p99, floor_p99),
+                    notes.mark(remark),
+                ]
             )
+            if name in (ITERATION, ON_MESSAGE):
+                verdicts.append(
+                    complete
+                    and floor_p50 is not None
+                    and floor_p99 is not None
+                    and p50 - floor_p50 <= P50_SLACK
+                    and p99 - floor_p99 <= P99_SLACK
+                )
+    print_table(
+        [
+            "framing / client",
+            "events",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "p50 - floor's",
+            "p99 - floor's",
+            "check",
+        ],
+        rows,
+    )
+    notes.print()
     print()
     print(
-        "target p99 < 1 ms on both framings (sseclient_sync rows): "
+        f"target: sseclient_sync p50 within {P50_SLACK * 1000:g} ms and p99 within "
+        f"{P99_SLACK * 1000:g} ms of the floor's, both framings and modes: "
         + ("met" if all(verdicts) else "NOT met")
     )
     return 0
+
+
+def _difference(value: float, floor: object) -> Cell:
+    """``value - floor`` in milliseconds, signed."""
+    if not isinstance(floor, float):
+        return None
+    return f"{(value - floor) * 1000:+.3f}"
 
 
 if __name__ == "__main__":

@@ -1,34 +1,45 @@
-"""Many connections at once: peak memory per connection and CPU time per event.
+"""Many streams at once: memory per stream, CPU per event and tail latency, K = 50 ... 2,000.
 
-For each number of connections, a fresh client process opens them all at once to the
-loopback server (sseclient_sync.testing.SSEServer, in a process of its own so that neither
-its memory nor its CPU time is counted), each stream a trickle of small events (20, one
-every 50 ms). The client process reports:
+The one rule this script owns: each configuration runs in a fresh process, which measures
+only itself. The child opens K streams to the server (benchmarks/_server.py, in a process of
+its own), waits until every one is open, then tells the server to start: each stream then gets
+a warm-up event and ``--events`` events, one every interval, the streams' phases spread evenly
+over the interval. The interval is 50 ms, longer where K streams would pass ``--rate`` events
+per second in all (K=2,000 at the default rate: 200 ms). Every event carries its send stamp.
 
-- peak RSS growth per connection: VmHWM at the end minus VmRSS taken after the imports
-  (the peak is reset to that moment through /proc/self/clear_refs), divided by the number of
-  connections;
-- CPU time per event: ``time.process_time()`` of the whole client process from just before
-  the first connection until every stream has ended, divided by the events received.
+The child reports:
 
-Compared in the same run, interleaved, the best of the rounds shown:
+- RSS per stream: the peak RSS (VmHWM, reset after the imports) minus the RSS after the
+  imports, over K;
+- set-up CPU per stream: our process's CPU time from the first stream's creation until all K
+  are open, over K;
+- CPU per event: our process's CPU time from the start signal until every stream has ended,
+  over the events received;
+- p50 and p99 latency: ``time.monotonic()`` at the consumer minus the event's send stamp;
+- delivery: events received of those sent, and streams that got all of theirs.
 
-- client: one ``sse.ConnectionManager()`` (one shared requests Session),
-  ``manager.create(url, retry=0, on_message=..., wait_open=False)`` per stream;
-- baseline: one plain thread per stream, http.client ``read1(65536)`` feeding SSEParser.
+Clients: sseclient_sync (one ``ConnectionManager``, ``create(url, retry=0, on_message=...,
+wait_open=False)`` per stream: its own reader threads, the callbacks in them); the floor (one
+thread per stream, ``http.client`` ``read1`` and the tuple parser); the peers, one thread per
+stream iterating as their documentation shows (httpx-sse: one ``httpx.Client`` for all the
+streams, its pool unbounded; default: ld-eventsource and httpx-sse; ``--clients`` picks
+others). Rounds: the clients in a rotated order each round; each figure
+the best of the rounds, delivery the worst.
 
-A diagnostic row, not part of the target, shows what requests itself costs: one thread per
-stream doing only ``session.get(url, stream=True)`` (one shared Session) and ``raw.read1``
-feeding SSEParser, the floor for any client built on requests.
+Target: at K=500, sseclient_sync's RSS per stream, CPU per event and p99 no worse than
+ld-eventsource's; K=2,000 complete.
 
-Target: the client within 1.2x of the baseline's memory and CPU. Usage:
-``python benchmarks/bench_many.py [--quick]``.
+``--profile K`` instead profiles sseclient_sync with cProfile in every thread: once opening K
+streams and closing them (set-up and teardown, per stream), once with the events (per event).
+
+Usage: ``python benchmarks/bench_many.py [--quick] [--sizes 50,200,500,2000] [--rounds N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import http.client
 import itertools
 import json
 import os
@@ -36,248 +47,436 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional
+import uuid
+from typing import Any, Callable, Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import requests
-import requests.adapters
 from _common import (
     Cell,
+    Notes,
     ServerProcess,
-    library_state,
+    floor_each,
     open_plain,
+    os_threads,
+    percentile,
+    preamble,
+    print_profile,
     print_table,
     proc_status_kib,
+    profile_all_threads,
     raise_fd_limit,
-    read_plain,
     reset_peak_rss,
 )
+from _peers import FLOOR, PEERS, STREAMERS, US, missing, preload, versions
 
 import sseclient_sync as sse
-from sseclient_sync import SSEParser
 
-EVENTS = 20
-INTERVAL = 0.05
-TARGET = 1.2
-#: A child gets this long beyond the streams' own length, then counts as failed.
-CHILD_SLACK = 60.0
-
-
-# --- a child process: one configuration --------------------------------------------------
+TARGET_K = 500
+TARGET_PEER = "ld-eventsource"
+DEFAULT_CLIENTS = [US, FLOOR, "ld-eventsource", "httpx-sse"]
+MIN_INTERVAL = 0.05
+#: A child waits this long for its streams to open (plus 20 ms per stream), and for them to
+#: end beyond their own length.
+SLACK = 60.0
 
 
-def run_client(url: str, connections: int) -> int:
-    """Open ``connections`` streams with one ConnectionManager; the events received."""
-    counter = itertools.count()
-    on_message = lambda _event: next(counter)  # noqa: E731 (atomic under the GIL)
-    deadline = time.monotonic() + EVENTS * INTERVAL + CHILD_SLACK
-    with sse.ConnectionManager() as manager:
-        conns = [
-            manager.create(url, retry=0, on_message=on_message, wait_open=False)
-            for _ in range(connections)
-        ]
+# --- A child process: one client, K streams ------------------------------------------------
+
+
+class Streams:
+    """What a child's consumers record: per stream, events seen; latencies, all streams."""
+
+    def __init__(self, count: int) -> None:
+        self.counts = [0] * count
+        self.delays: List[float] = []
+        self._opened = itertools.count(1)
+        self.count = count
+        self.all_open = threading.Event()
+
+    def opened(self) -> None:
+        if next(self._opened) == self.count:
+            self.all_open.set()
+
+    def recorder(self, index: int) -> Callable[[str], None]:
+        """The consumer of stream ``index``: note the event's delay, count it."""
+        counts, delays, clock = self.counts, self.delays, time.monotonic
+
+        def record(data: str) -> None:
+            delays.append(clock() - float(data.split(" ", 2)[1]))
+            counts[index] += 1
+
+        return record
+
+
+def start_ours(urls: List[str], streams: Streams) -> Callable[[float], None]:
+    """Open the streams with one ConnectionManager; a function that waits for their end."""
+    manager = sse.ConnectionManager()
+    conns = []
+    for index, url in enumerate(urls):
+        record = streams.recorder(index)
+        conns.append(
+            manager.create(
+                url,
+                retry=0,
+                on_open=lambda _conn: streams.opened(),
+                on_message=lambda event, record=record: record(event.data),
+                wait_open=False,
+            )
+        )
+
+    def wait(deadline: float) -> None:
         for conn in conns:
             conn.wait(max(0.0, deadline - time.monotonic()))
-        return sum(conn.stats().messages_received for conn in conns)
+        manager.shutdown()
+
+    return wait
 
 
-def run_baseline(port: int, path: str, connections: int) -> int:
-    """One plain thread per stream: http.client read1 feeding SSEParser."""
-    counts: List[int] = []
+def start_threads(
+    count: int, stream: Callable[[int], None], streams: Streams
+) -> Callable[[float], None]:
+    """One thread per stream running ``stream(index)``; a function that joins them."""
+    errors: List[str] = []
 
-    def stream() -> None:
-        counts.append(read_plain(open_plain(port, path, timeout=CHILD_SLACK)))
+    def run(index: int) -> None:
+        try:
+            stream(index)
+        except Exception as error:
+            errors.append(f"{type(error).__name__}: {error}")
+            streams.opened()  # a stream that failed to open must not hold up the others
 
-    threads = [threading.Thread(target=stream, daemon=True) for _ in range(connections)]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + EVENTS * INTERVAL + CHILD_SLACK
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    return sum(counts)
+
+    def wait(deadline: float) -> None:
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if errors:
+            print(f"{len(errors)} stream(s) failed, the first: {errors[0]}", file=sys.stderr)
+
+    return wait
 
 
-def run_requests_floor(url: str, connections: int) -> int:
-    """Diagnostic: one thread per stream doing only what requests needs, one shared Session
-    (``get(stream=True)``, ``raw.read1`` feeding SSEParser). The part of the client's cost
-    that is requests' own: the floor for any requests-based client."""
-    counts: List[int] = []
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=connections))
+def start(kind: str, port: int, paths: List[str], streams: Streams) -> Callable[[float], None]:
+    """Open every stream with client ``kind``."""
+    urls = [f"http://127.0.0.1:{port}{path}" for path in paths]
+    if kind == US:
+        return start_ours(urls, streams)
+    if kind == FLOOR:
 
-    def stream() -> None:
-        count = 0
-        parser = SSEParser()
-        with session.get(url, stream=True, timeout=CHILD_SLACK) as response:
-            read1 = response.raw.read1
-            while True:
-                data = read1(65536)
-                if not data:
-                    break
-                for _event in parser.feed(data):
-                    count += 1
-        counts.append(count)
+        def floor(index: int) -> None:
+            response = open_plain(port, paths[index], SLACK)
+            streams.opened()
+            record = streams.recorder(index)
+            floor_each(response, lambda row: record(row[1]))
 
-    threads = [threading.Thread(target=stream, daemon=True) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + EVENTS * INTERVAL + CHILD_SLACK
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    return sum(counts)
+        return start_threads(len(paths), floor, streams)
+    streamer = STREAMERS[kind]
+    shared = streamer.shared(len(paths)) if streamer.shared else None
+
+    def peer(index: int) -> None:
+        record = streams.recorder(index)
+        fields = streamer.fields
+        opened = streamer.open(urls[index], shared) if shared else streamer.open(urls[index])
+        with opened as events:
+            streams.opened()
+            for event in events:
+                record(fields(event)[1])
+
+    return start_threads(len(paths), peer, streams)
 
 
-def child(kind: str, port: int, connections: int) -> None:
-    raise_fd_limit(4 * connections + 256)
-    path = f"/trickle?n={EVENTS}&interval={INTERVAL}"
-    url = f"http://127.0.0.1:{port}{path}"
+def child(kind: str, port: int, count: int, events: int, interval: float) -> Dict[str, Any]:
+    """Run one configuration in this process; its figures."""
+    limit = raise_fd_limit()
+    if limit < 2 * count + 64:
+        raise SystemExit(f"RLIMIT_NOFILE is {limit}: too low for {count} streams")
+    preload(kind)  # its imports are not its streams' cost
+    group = uuid.uuid4().hex
+    paths = [
+        f"/timed?n={events}&interval={interval}&framing=chunked&group={group}"
+        f"&phase={interval * index / count:.6f}"
+        for index in range(count)
+    ]
+    streams = Streams(count)
     gc.collect()
     base_rss = proc_status_kib("VmRSS")
     peak_reset = reset_peak_rss()
-    cpu_start = time.process_time()
-    wall_start = time.monotonic()
-    if kind == "client":
-        events = run_client(url, connections)
-    elif kind == "requests":
-        events = run_requests_floor(url, connections)
-    else:
-        events = run_baseline(port, path, connections)
-    cpu = time.process_time() - cpu_start
-    wall = time.monotonic() - wall_start
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    wait = start(kind, port, paths, streams)
+    all_open = streams.all_open.wait(SLACK + 0.02 * count)
+    cpu_open, wall_open = time.process_time(), time.monotonic()
+    rss_open = proc_status_kib("VmRSS")
+    threads_open = os_threads()
+    go = http.client.HTTPConnection("127.0.0.1", port, timeout=SLACK)
+    go.request("GET", f"/go?group={group}")
+    go.getresponse().read()
+    go.close()
+    cpu_go, wall_go = time.process_time(), time.monotonic()
+    wait(wall_go + (events + 1) * interval + SLACK)
+    cpu_end, wall_end = time.process_time(), time.monotonic()
     peak = proc_status_kib("VmHWM")
-    print(
-        json.dumps(
-            {
-                "events": events,
-                "cpu": cpu,
-                "wall": wall,
-                "base_rss_kib": base_rss,
-                "peak_kib": peak,
-                "growth_kib": peak - base_rss,
-                "peak_reset": peak_reset,
-            }
-        ),
-        flush=True,
-    )
+    received = sum(streams.counts)
+    delays = list(streams.delays)
+    return {
+        "kind": kind,
+        "streams": count,
+        "all_open": all_open,
+        "expected": count * (events + 1),
+        "events": received,
+        "complete_streams": sum(1 for n in streams.counts if n == events + 1),
+        "setup_cpu_ms": (cpu_open - cpu_start) * 1000 / count,
+        "setup_wall": wall_open - wall_start,
+        "rss_open_kib": (rss_open - base_rss) / count,
+        "rss_peak_kib": (peak - base_rss) / count,
+        "peak_reset": peak_reset,
+        "threads_open": threads_open,
+        "cpu_us": (cpu_end - cpu_go) * 1e6 / max(1, received),
+        "events_wall": wall_end - wall_go,
+        "p50_ms": percentile(delays, 0.5) * 1000 if delays else None,
+        "p99_ms": percentile(delays, 0.99) * 1000 if delays else None,
+    }
 
 
-# --- the parent: runs the children and prints the table ------------------------------------
+# --- The parent ------------------------------------------------------------------------------
 
 
-def spawn(kind: str, port: int, connections: int, notes: List[str]) -> Optional[Dict[str, Any]]:
+def interval_for(count: int, rate: float) -> float:
+    """The per-stream interval: 50 ms, or longer so that ``count`` streams stay at ``rate``."""
+    return max(MIN_INTERVAL, count / rate)
+
+
+def spawn(
+    kind: str, port: int, count: int, *, events: int, interval: float, notes: List[str]
+) -> Optional[Dict[str, Any]]:
     """Run one configuration in a fresh process; its figures, or None (with a note)."""
-    command = [sys.executable, os.path.abspath(__file__), "--child", kind, str(port)]
-    command.append(str(connections))
-    label = f"{kind}, {connections} connections"
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        kind,
+        str(port),
+        str(count),
+        str(events),
+        str(interval),
+    ]
+    label = f"K={count} {kind}"
+    timeout = 2 * SLACK + 0.05 * count + (events + 1) * interval + 30
     try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=EVENTS * INTERVAL + CHILD_SLACK + 30,
-            check=False,
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        notes.append(f"{label}: the child process timed out")
+        notes.append(f"{label}: the child process timed out after {timeout:.0f} s")
         return None
     lines = done.stdout.strip().splitlines()
-    errors = done.stderr.strip().splitlines()
+    errors = [line for line in done.stderr.strip().splitlines() if line.strip()]
     if done.returncode != 0 or not lines:
-        notes.append(f"{label}: the child failed (exit {done.returncode}): {errors[-1:]}")
+        notes.append(f"{label}: the child failed (exit {done.returncode}): {errors[-3:]}")
         return None
     if errors:
-        notes.append(f"{label}: {len(errors)} lines on stderr, the first: {errors[0][:200]}")
+        notes.append(f"{label}: {len(errors)} line(s) on stderr, the first: {errors[0][:200]}")
     result: Dict[str, Any] = json.loads(lines[-1])
     if not result["peak_reset"]:
         notes.append("could not reset VmHWM: the peaks include the start-up peak")
-    if result["events"] != connections * EVENTS:
-        notes.append(f"{label}: {result['events']} of {connections * EVENTS} events")
     return result
+
+
+def summarise(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Best of each figure over the rounds; the worst delivery."""
+    figures = {
+        key: min(run[key] for run in runs if run[key] is not None)
+        if any(run[key] is not None for run in runs)
+        else None
+        for key in ("rss_peak_kib", "setup_cpu_ms", "cpu_us", "p50_ms", "p99_ms", "setup_wall")
+    }
+    worst = min(runs, key=lambda run: run["events"] / run["expected"])
+    figures.update(
+        events=worst["events"],
+        expected=worst["expected"],
+        complete_streams=worst["complete_streams"],
+        streams=worst["streams"],
+        threads_open=worst["threads_open"],
+        all_open=all(run["all_open"] for run in runs),
+    )
+    return figures
+
+
+def no_worse(ours: Optional[Dict[str, Any]], other: Optional[Dict[str, Any]]) -> bool:
+    """True when ``ours`` has RSS per stream, CPU per event and p99 no worse than ``other``."""
+    if ours is None or other is None:
+        return False
+    keys = ("rss_peak_kib", "cpu_us", "p99_ms")
+    if any(ours[key] is None or other[key] is None for key in keys):
+        return False
+    return all(ours[key] <= other[key] for key in keys)
+
+
+def _vs(ours: Dict[str, Any], other: Optional[Dict[str, Any]]) -> str:
+    """RSS / CPU / p99 of ``ours`` over ``other``'s."""
+    if other is None:
+        return "-"
+    parts = []
+    for key in ("rss_peak_kib", "cpu_us", "p99_ms"):
+        mine, theirs = ours.get(key), other.get(key)
+        parts.append(f"{mine / theirs:.2f}" if mine is not None and theirs else "-")
+    return "/".join(parts)
 
 
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options.add_argument("--quick", action="store_true", help="20 and 50 connections, 1 round")
-    options.add_argument("--child", nargs=3, metavar=("KIND", "PORT", "N"), help=argparse.SUPPRESS)
+    options.add_argument("--quick", action="store_true", help="K=10 and 30, 3 events, 1 round")
+    options.add_argument("--sizes", default=None, help="K values (default 50,200,500,2000)")
+    options.add_argument("--events", type=int, default=None, help="events per stream (20)")
+    options.add_argument("--rate", type=float, default=10_000, help="events/s in all, at most")
+    options.add_argument("--rounds", type=int, default=None, help="rounds (default 2)")
+    options.add_argument("--clients", default=None, help="comma-separated, or 'all'")
+    options.add_argument("--profile", type=int, metavar="K", help="profile sseclient_sync")
+    options.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.child:
-        kind, port, connections = args.child
-        child(kind, int(port), int(connections))
-        return 0
-
-    sizes = [20, 50] if args.quick else [50, 200, 500]
-    rounds = 1 if args.quick else 2
-    kinds = ["client", "baseline"]
-    diagnostics = ["requests"]  # rows for the analysis, not the target
-    labels = {"client": "client", "baseline": "baseline", "requests": "diag: requests floor"}
-    print(
-        f"Python {sys.version.split()[0]}; each stream {EVENTS} events, one every "
-        f"{INTERVAL * 1000:.0f} ms; server in its own process; each run a fresh process; "
-        f"{rounds} interleaved round(s), best shown; load average {os.getloadavg()[0]:.2f}"
+        kind, port, count, events, interval = args.child
+        result = child(kind, int(port), int(count), int(events), float(interval))
+        print(json.dumps(result), flush=True)
+        os._exit(0)  # daemon threads of a peer that hangs must not hold the exit
+    sizes = [
+        int(k) for k in (args.sizes or ("10,30" if args.quick else "50,200,500,2000")).split(",")
+    ]
+    events = args.events or (3 if args.quick else 20)
+    rounds = args.rounds or (1 if args.quick else 2)
+    clients = (
+        DEFAULT_CLIENTS
+        if not args.clients
+        else ([US, FLOOR, *PEERS] if args.clients == "all" else args.clients.split(","))
     )
-    print(library_state())
+    if args.profile:
+        with ServerProcess() as server:
+            profile(server.port, args.profile, events, interval_for(args.profile, args.rate))
+        return 0
+    preamble(
+        f"Many streams: each configuration a fresh process; {events} events per stream after a "
+        f"warm-up event, one every max(50 ms, K / {args.rate:g}/s); {rounds} round(s), best "
+        "figure shown, worst delivery"
+    )
+    print(versions())
+    print(f"open files: soft limit raised to {raise_fd_limit()}")
+    print()
     rows: List[List[Cell]] = []
-    verdicts = []
     notes: List[str] = []
-    raise_fd_limit(4 * max(sizes) + 256)
+    footnotes = Notes()
+    verdict_parts: List[str] = []
+    met = True
+    runnable = [c for c in clients if c in (US, FLOOR) or missing(c) is None]
     with ServerProcess() as server:
-        for connections in sizes:
-            runs: Dict[str, List[Dict[str, Any]]] = {kind: [] for kind in kinds + diagnostics}
+        for count in sizes:
+            interval = interval_for(count, args.rate)
+            runs: Dict[str, List[Dict[str, Any]]] = {kind: [] for kind in runnable}
             for round_number in range(rounds):
-                order = kinds if round_number % 2 == 0 else kinds[::-1]
-                for kind in order + diagnostics:
-                    result = spawn(kind, server.port, connections, notes)
-                    if result is not None:
-                        runs[kind].append(result)
-            best: Dict[str, Dict[str, float]] = {}
-            for kind in kinds + diagnostics:
-                if runs[kind]:
-                    best[kind] = {
-                        "kib": min(run["growth_kib"] for run in runs[kind]) / connections,
-                        "us": min(run["cpu"] / max(1, run["events"]) for run in runs[kind]) * 1e6,
-                        "wall": min(run["wall"] for run in runs[kind]),
-                        "events": min(run["events"] for run in runs[kind]),
-                    }
-            if any(kind not in best for kind in kinds):
-                verdicts.append(False)
-                for kind in kinds:
-                    rows.append([f"{connections} conns  {kind}", "error", "", "", "", "", ""])
-                continue
-            base = best["baseline"]
-            complete = all(best[kind]["events"] == connections * EVENTS for kind in kinds)
-            verdicts.append(
-                best["client"]["kib"] <= TARGET * base["kib"]
-                and best["client"]["us"] <= TARGET * base["us"]
-                and complete
-            )
-            for kind in kinds + diagnostics:
-                label = f"{connections} conns  {labels[kind]}"
-                if kind not in best:
-                    rows.append([label, "error", "", "", "", "", ""])
+                shift = round_number % len(runnable)
+                for kind in [*runnable[shift:], *runnable[:shift]]:
+                    run = spawn(
+                        kind, server.port, count, events=events, interval=interval, notes=notes
+                    )
+                    if run is not None:
+                        runs[kind].append(run)
+            figures = {kind: summarise(r) for kind, r in runs.items() if r}
+            rows.append([f"K={count:,}, one event per stream every {interval * 1000:g} ms"])
+            for kind in clients:
+                if kind not in runnable:
+                    rows.append([f"  {kind}", missing(kind)])
                     continue
-                figures = best[kind]
+                if kind not in figures:
+                    rows.append([f"  {kind}", footnotes.mark("failed: see the notes below")])
+                    continue
+                f = figures[kind]
+                delivered = f"{f['events']:,}/{f['expected']:,}" + (
+                    "" if f["events"] == f["expected"] else " LOST"
+                )
                 rows.append(
                     [
-                        label,
-                        f"{int(figures['events'])}/{connections * EVENTS}",
-                        figures["kib"],
-                        figures["us"],
-                        figures["wall"],
-                        "" if kind == "baseline" else f"{figures['kib'] / base['kib']:.2f}",
-                        "" if kind == "baseline" else f"{figures['us'] / base['us']:.2f}",
+                        f"  {kind}",
+                        delivered,
+                        f"{f['complete_streams']:,}/{f['streams']:,}",
+                        f["rss_peak_kib"],
+                        f["setup_cpu_ms"],
+                        f["cpu_us"],
+                        f["p50_ms"],
+                        f["p99_ms"],
+                        f["threads_open"],
+                        "" if kind == FLOOR else _vs(f, figures.get(FLOOR)),
+                        "" if kind == TARGET_PEER else _vs(f, figures.get(TARGET_PEER)),
                     ]
                 )
-    header = ["", "events", "peak KiB/conn", "CPU us/event", "wall s", "mem ratio", "CPU ratio"]
-    print_table(header, rows)
+            ours, peer = figures.get(US), figures.get(TARGET_PEER)
+            if count == TARGET_K:
+                ok = no_worse(ours, peer)
+                met = met and ok
+                verdict_parts.append(
+                    f"K={count}: RSS/CPU/p99 vs {TARGET_PEER} "
+                    f"{_vs(ours, peer) if ours else '-'} -> {'ok' if ok else 'NOT ok'}"
+                )
+            if count == max(sizes):
+                complete = ours is not None and ours["events"] == ours["expected"]
+                met = met and complete
+                verdict_parts.append(f"K={count} complete: {'yes' if complete else 'NO'}")
+    print_table(
+        [
+            "K / client",
+            "events",
+            "streams all",
+            "RSS KiB/stream",
+            "set-up CPU ms/stream",
+            "CPU us/event",
+            "p50 ms",
+            "p99 ms",
+            "threads",
+            "x floor RSS/CPU/p99",
+            f"x {TARGET_PEER} RSS/CPU/p99",
+        ],
+        rows,
+    )
+    footnotes.print()
     for note in dict.fromkeys(notes):
         print("note:", note)
     print()
-    print(
-        f"target: client within {TARGET}x of the baseline's memory and CPU: "
-        + ("met" if all(verdicts) else "NOT met")
-    )
+    print("target: " + "; ".join(verdict_parts) + (" -> met" if met else " -> NOT met"))
     return 0
+
+
+def profile(port: int, count: int, events: int, interval: float) -> None:
+    """Profile sseclient_sync: set-up and teardown of ``count`` streams, then a run with events."""
+    raise_fd_limit()
+    group = uuid.uuid4().hex
+
+    def set_up_only() -> None:
+        streams = Streams(count)
+        paths = [f"/timed?n={events}&interval={interval}&group={group}" for _ in range(count)]
+        urls = [f"http://127.0.0.1:{port}{path}" for path in paths]
+        manager = sse.ConnectionManager()
+        for index, url in enumerate(urls):
+            record = streams.recorder(index)
+            manager.create(
+                url,
+                retry=0,
+                on_open=lambda _conn: streams.opened(),
+                on_message=lambda event, record=record: record(event.data),
+                wait_open=False,
+            )
+        streams.all_open.wait(SLACK)
+        manager.shutdown()
+
+    stats = profile_all_threads(set_up_only)
+    print(
+        f"sseclient_sync, {count} streams opened and closed (no events), cProfile in every thread"
+    )
+    print_profile(stats, count, "stream")
+    print()
+    results: Dict[str, Any] = {}
+    stats = profile_all_threads(lambda: results.update(child(US, port, count, events, interval)))
+    received = max(1, results.get("events", 1))
+    print(
+        f"sseclient_sync, {count} streams with {events + 1} events each "
+        f"({received:,} received; set-up included), cProfile in every thread"
+    )
+    print_profile(stats, received, "event")
 
 
 if __name__ == "__main__":

@@ -1,125 +1,52 @@
-"""SSEParser against a baseline parser of the same rules, side by side in one process.
+"""Parse: small events from memory, our SSEParser against the floor parser and the peers'.
 
-Run it as ``python benchmarks/bench_parser.py`` (``--quick`` for a smaller run). The baseline
-below is the fastest complete plain-Python parser of the WHATWG rules we could write: one
-decode and one split per chunk, the pieces of a long line joined once, the same BOM, CR/CRLF,
-``id`` and ``retry`` rules, the same :class:`Event` objects, but no ``max_event_size``
-bookkeeping. The two are first checked to give identical events on every stream, then timed
-alternately round by round (the order flips each round), and the best round of each is
-reported, so that the ratio shows what the size limit and the rest of SSEParser's structure
-cost, not what the machine was doing at the time. Times are the process's CPU time
-(``time.process_time``), which other busy processes on the machine do not inflate.
+The one rule this script owns: parsers are compared on the same bytes, cut into the same
+chunks, in one process, round by round. Four streams of small events (ids, a few event types,
+JSON data, now and then a multi-line event, a keep-alive comment and a ``retry:``): LF and
+CRLF line ends, each fed in 4 KiB and in 64 B chunks. Every parser's events are first checked
+against the floor's (and ours against the floor's on a stream of the spec's corner cases);
+a parser that loses, adds or changes events is marked WRONG and its figures are still shown.
 
-Sizes are in decimal megabytes (10**6 bytes) so that the 16 MB event stays under the default
-``max_event_size`` of 16 MiB.
+Then comments: our parser on a stream without comment lines and on one with a comment line in
+every event, without and with comments being reported: ``feed`` (the fast path, which must
+pay nothing for comments) and each way the parser has to report them, found at run time (a
+constructor parameter named for comments, as ``inspect.signature(SSEParser)`` shows, or a
+``feed_items`` method); "not available" while it has none.
+
+Times are the process's CPU time (``time.process_time``); each round runs every parser once,
+the order rotated each round; the best round is the headline figure, the median beside it.
+
+Usage: ``python benchmarks/bench_parser.py [--quick] [--rounds N] [--events N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import sys
-import time
-from codecs import utf_8_decode
-from pathlib import Path
-from typing import Callable, List, Optional
+import inspect
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _common
+from _common import Cell, Notes, best, cpu_timer, interleave, median, preamble, print_table, ratio
+from _peers import FLOOR, PEERS, US, parsers, verdict, versions
 
 from sseclient_sync import Event, SSEParser
 
+TARGET = 1.3
 MB = 1_000_000
 
 
-class BaselineParser:
-    """The same parsing rules as SSEParser without any size limit, written for speed."""
-
-    def __init__(self, last_event_id: Optional[str] = None) -> None:
-        self.last_event_id = last_event_id
-        self.retry: Optional[int] = None
-        self._undecoded = b""
-        self._at_start = True
-        self._after_cr = False
-        self._parts: List[str] = []
-        self._data: List[str] = []
-        self._event_type = ""
-        self._id_buffer = last_event_id
-        self._block_retry: Optional[int] = None
-
-    def feed(self, chunk: bytes) -> List[Event]:
-        if self._undecoded:
-            chunk = self._undecoded + chunk
-            self._undecoded = b""
-        text, used = utf_8_decode(chunk, "replace", False)
-        if used != len(chunk):
-            self._undecoded = chunk[used:]
-        if not text:
-            return []
-        if self._at_start:
-            self._at_start = False
-            if text[0] == "\ufeff":
-                text = text[1:]
-        elif self._after_cr:
-            self._after_cr = False
-            if text[0] == "\n":
-                text = text[1:]
-        if "\r" in text:
-            self._after_cr = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        tail = lines.pop()
-        if self._parts and lines:
-            self._parts.append(lines[0])
-            lines[0] = "".join(self._parts)
-            self._parts = []
-        events: List[Event] = []
-        data = self._data
-        event_type = self._event_type
-        id_buffer = self._id_buffer
-        block_retry = self._block_retry
-        for line in lines:
-            if not line:
-                self.last_event_id = id_buffer
-                if data:
-                    events.append(
-                        Event(event_type or "message", "\n".join(data), id_buffer, block_retry)
-                    )
-                    data = []
-                event_type = ""
-                block_retry = None
-            elif line[0] != ":":
-                name, space, value = line.partition(": ")
-                if not space or ":" in name:
-                    name, _, value = line.partition(":")
-                if name == "data":
-                    data.append(value)
-                elif name == "event":
-                    event_type = value
-                elif name == "id":
-                    if "\0" not in value:
-                        id_buffer = value
-                elif name == "retry" and value.isdigit() and value.isascii():
-                    block_retry = self.retry = int(value)
-        if tail:
-            self._parts.append(tail)
-        self._data = data
-        self._event_type = event_type
-        self._id_buffer = id_buffer
-        self._block_retry = block_retry
-        return events
+# --- Streams ---------------------------------------------------------------------------------
 
 
-# --- streams ---------------------------------------------------------------------------------
-
-
-def small_events(count: int, newline: str) -> bytes:
-    """A typical feed: ids, a few event types, JSON data, now and then a multi-line event, a
-    comment and a retry."""
+def small_events(count: int, newline: str, comments: str = "keep-alive") -> bytes:
+    """A typical feed. ``comments``: ``"keep-alive"`` (a comment block every 50 events),
+    ``"none"``, or ``"every"`` (a comment line opening every event)."""
     parts = []
     for i in range(count):
-        if i % 50 == 0:
+        if comments == "keep-alive" and i % 50 == 0:
             parts.append(f": keep-alive{newline}{newline}")
-        lines = [f"id: {i}"]
+        lines = [f": note {i}"] if comments == "every" else []
+        lines.append(f"id: {i}")
         if i % 3:
             lines.append("event: update" if i % 3 == 1 else "event: delta")
         if i % 1000 == 0:
@@ -131,17 +58,7 @@ def small_events(count: int, newline: str) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def one_line_event(size: int) -> bytes:
-    payload = "QUJDRA" * (size // 6 + 1)
-    return ("data: " + payload[:size] + "\n\n").encode("ascii")
-
-
-def many_line_event(size: int) -> bytes:
-    line = "data: " + "x" * 57 + "\n"  # 64 bytes a line
-    return ("event: big\n" + line * (size // len(line)) + "\n").encode("ascii")
-
-
-# The rules the benchmark streams do not exercise, for the agreement check only.
+#: The rules the benchmark streams do not exercise, to check ours against the floor.
 TRICKY = (
     "\ufeffdata: bom skipped\r\n\r\n: comment\rdata:no space\rdata:  two spaces\r\r"
     "id: 1\nretry: 50\nevent: t\ndata: a\u2028b\x85c\n\nid: bad\x00id\nretry: -1\nretry: \uff15\n"
@@ -151,139 +68,224 @@ TRICKY = (
 
 
 def chunked(blob: bytes, size: int) -> List[bytes]:
+    """``blob`` cut into ``size``-byte chunks."""
     return [blob[i : i + size] for i in range(0, len(blob), size)]
 
 
-# --- running ---------------------------------------------------------------------------------
+def check_ours_against_floor(streams: List[Tuple[str, List[bytes]]]) -> None:
+    """Ours and the floor must agree on every stream (events, last id, retry), or the
+    comparison means nothing."""
+    checks = [*streams, *((f"corner cases, {n} B chunks", chunked(TRICKY, n)) for n in range(1, 9))]
+    for name, chunks in checks:
+        ours, floor = SSEParser(), _common.FloorParser()
+        got = [(e.event, e.data, e.id, e.retry) for c in chunks for e in ours.feed(c)]
+        expected = [row for c in chunks for row in floor.feed(c)]
+        same = got == expected and (ours.last_event_id, ours.retry) == (
+            floor.last_event_id,
+            floor.retry,
+        )
+        if not same:
+            raise SystemExit(f"SSEParser and the floor parser disagree on {name!r}")
 
 
-def run_sse(chunks: List[bytes]) -> tuple[List[Event], Optional[str], Optional[int]]:
-    parser = SSEParser()
-    events: List[Event] = []
-    for chunk in chunks:
-        events.extend(parser.feed(chunk))
-    return events, parser.last_event_id, parser.retry
+# --- The main table --------------------------------------------------------------------------
 
 
-def run_baseline(chunks: List[bytes]) -> tuple[List[Event], Optional[str], Optional[int]]:
-    parser = BaselineParser()
-    events: List[Event] = []
-    for chunk in chunks:
-        events.extend(parser.feed(chunk))
-    return events, parser.last_event_id, parser.retry
-
-
-def time_sse(chunks: List[bytes]) -> float:
-    feed = SSEParser().feed
-    start = time.process_time()
-    for chunk in chunks:
-        feed(chunk)
-    return time.process_time() - start
-
-
-def time_baseline(chunks: List[bytes]) -> float:
-    feed = BaselineParser().feed
-    start = time.process_time()
-    for chunk in chunks:
-        feed(chunk)
-    return time.process_time() - start
-
-
-def best_of(rounds: int, chunks: List[bytes]) -> tuple[float, float, float, float]:
-    """Alternate the two parsers round by round; return the best and median time of each."""
-    sse_times: List[float] = []
-    base_times: List[float] = []
-    runners: List[tuple[Callable[[List[bytes]], float], List[float]]] = [
-        (time_sse, sse_times),
-        (time_baseline, base_times),
+def parse_table(count: int, rounds: int) -> List[float]:
+    """Print the table of the four streams; our ratio to the floor on each."""
+    lf, crlf = small_events(count, "\n"), small_events(count, "\r\n")
+    label = f"{count // 1000}k small" if count >= 1000 else f"{count} small"
+    streams = [
+        (f"{label}, LF, 4 KiB chunks", chunked(lf, 4096)),
+        (f"{label}, CRLF, 4 KiB chunks", chunked(crlf, 4096)),
+        (f"{label}, LF, 64 B chunks", chunked(lf, 64)),
+        (f"{label}, CRLF, 64 B chunks", chunked(crlf, 64)),
     ]
-    for round_number in range(rounds):
-        order = runners if round_number % 2 == 0 else runners[::-1]
-        for runner, times in order:
-            gc.collect()
-            times.append(runner(chunks))
-    sse_times.sort()
-    base_times.sort()
-    return (
-        sse_times[0],
-        sse_times[len(sse_times) // 2],
-        base_times[0],
-        base_times[len(base_times) // 2],
+    check_ours_against_floor(streams)
+    table = parsers()
+    rows: List[List[Cell]] = []
+    notes = Notes()
+    ours_ratios: List[float] = []
+    for name, chunks in streams:
+        megabytes = sum(map(len, chunks)) / MB
+        expected = table[FLOOR].collect(chunks)  # type: ignore[misc]
+        runnable = {n: p for n, p in table.items() if p.count is not None}
+        checks = {n: verdict(p.collect(chunks), expected) for n, p in runnable.items()}  # type: ignore[misc]
+        times = interleave([(n, cpu_timer(p.count, chunks)) for n, p in runnable.items()], rounds)  # type: ignore[arg-type]
+        floor_best, floor_median = best(times[FLOOR]), median(times[FLOOR])
+        rows.append([f"{name} ({len(expected):,} events, {megabytes:.1f} MB)"])
+        for client in [US, FLOOR, *PEERS]:
+            parser = table[client]
+            if parser.count is None:
+                reason = parser.unavailable or ""
+                shown = reason if reason == "not installed" else notes.mark(reason, "n/a")
+                rows.append([f"  {client}", None, None, None, None, shown])
+                continue
+            fastest = best(times[client])
+            rows.append(
+                [
+                    f"  {client}",
+                    len(expected) / fastest,
+                    megabytes / fastest,
+                    ratio(fastest, floor_best),
+                    ratio(median(times[client]), floor_median),
+                    notes.mark(checks[client]),
+                ]
+            )
+        ours_ratios.append(best(times[US]) / floor_best)
+    print_table(
+        ["stream / parser", "events/s", "MB/s", "x floor (best)", "(median)", "events"], rows
     )
+    notes.print()
+    return ours_ratios
+
+
+# --- Comments --------------------------------------------------------------------------------
+
+
+Feed = Callable[[bytes], Iterable[Any]]
+
+
+class CommentVariant:
+    """A way to get the comments out of our parser: ``make()`` gives a fresh parser's feed
+    function, ``reported(items, seen)`` counts the comments a run got (from the feed's
+    output, for a parser that puts them among the events, or from ``seen``, where a callback
+    puts them)."""
+
+    def __init__(
+        self, label: str, make: Callable[[], Feed], seen: List[Any], among_events: bool
+    ) -> None:
+        self.label = label
+        self.make = make
+        self.seen = seen
+        self.among_events = among_events
+
+    def reported(self, items: List[Any]) -> int:
+        if self.among_events:
+            return sum(1 for item in items if not isinstance(item, Event))
+        return len(self.seen)
+
+
+def comment_variants() -> List[CommentVariant]:
+    """Every way our parser has to report comments: a constructor parameter named for them
+    (a callback such as ``on_comment``, or a flag), or a ``feed_items`` method that returns
+    them among the events. Empty while it has none."""
+    variants = []
+    for name, parameter in inspect.signature(SSEParser).parameters.items():
+        if "comment" not in name.lower():
+            continue
+        seen: List[Any] = []
+        callback = name.startswith("on_") or parameter.default is None
+        options: Dict[str, Any] = {name: seen.append if callback else True}
+        variants.append(
+            CommentVariant(
+                f"SSEParser({name}=...).feed", _feed_with(options), seen, among_events=not callback
+            )
+        )
+    if hasattr(SSEParser, "feed_items"):
+
+        def make_items() -> Feed:
+            feed_items = SSEParser().feed_items
+            return lambda data: feed_items(data)[0]
+
+        variants.append(CommentVariant("SSEParser().feed_items", make_items, [], True))
+    return variants
+
+
+def _feed_with(options: Dict[str, Any]) -> Callable[[], Feed]:
+    return lambda: SSEParser(**options).feed
+
+
+def comments_table(count: int, rounds: int) -> None:
+    """Print our parser's cost with and without comments reported."""
+    variants = comment_variants()
+    streams = [
+        ("no comment lines", chunked(small_events(count, "\n", "none"), 4096), 0),
+        ("a comment line in every event", chunked(small_events(count, "\n", "every"), 4096), count),
+    ]
+    floor = "floor (skips comments)"
+    rows: List[List[Cell]] = []
+    for name, chunks, comment_lines in streams:
+        runners: Dict[str, Callable[[], float]] = {
+            floor: cpu_timer(_counter(lambda: _common.FloorParser().feed), chunks),
+            "SSEParser().feed (no comments)": cpu_timer(_counter(lambda: SSEParser().feed), chunks),
+        }
+        checks: Dict[str, str] = {}
+        for variant in variants:
+            feed = variant.make()
+            reported = variant.reported([item for data in chunks for item in feed(data)])
+            checks[variant.label] = (
+                "ok" if reported == comment_lines else f"WRONG: {reported} of {comment_lines}"
+            )
+            variant.seen.clear()
+            runners[variant.label] = cpu_timer(_counter(variant.make, variant.seen), chunks)
+        times = interleave(list(runners.items()), rounds)
+        rows.append([f"{count:,} small events, LF, 4 KiB chunks, {name}"])
+        for label in runners:
+            fastest = best(times[label])
+            rows.append(
+                [
+                    f"  {label}",
+                    count / fastest,
+                    ratio(fastest, best(times[floor])),
+                    ratio(median(times[label]), median(times[floor])),
+                    checks.get(label, ""),
+                ]
+            )
+        if not variants:
+            rows.append(["  SSEParser, comments reported", None, None, None, "not available"])
+    print_table(
+        ["stream / parser", "events/s", "x floor (best)", "(median)", "comments reported"], rows
+    )
+    if not variants:
+        print(
+            "SSEParser has no way to report comments yet (signature "
+            f"{inspect.signature(SSEParser)}, no feed_items): 'comments reported' not available."
+        )
+
+
+def _counter(
+    make: Callable[[], Feed], seen: Optional[List[Any]] = None
+) -> Callable[[List[bytes]], int]:
+    """Count what a fresh feed from ``make()`` yields over the chunks (and empty ``seen``,
+    where reported comments pile up, so that no run holds the previous run's)."""
+
+    def count(chunks: List[bytes]) -> int:
+        feed = make()
+        total = 0
+        for data in chunks:
+            for _item in feed(data):
+                total += 1
+        if seen is not None:
+            seen.clear()
+        return total
+
+    return count
 
 
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options.add_argument("--quick", action="store_true", help="smaller streams, fewer rounds")
-    options.add_argument("--rounds", type=int, default=None, help="rounds per stream")
+    options.add_argument("--quick", action="store_true", help="tiny streams, two rounds")
+    options.add_argument("--rounds", type=int, default=None, help="rounds (default 7)")
+    options.add_argument("--events", type=int, default=None, help="events (default 200,000)")
     args = options.parse_args()
-    count = 20_000 if args.quick else 200_000
-    big_sizes = [1, 2, 4] if args.quick else [1, 4, 16]
-    many_size = 1 if args.quick else 4
-    rounds = args.rounds or (3 if args.quick else 7)
-
-    lf = small_events(count, "\n")
-    crlf = small_events(count, "\r\n")
-    streams: List[tuple[str, List[bytes], int]] = [
-        (f"{count // 1000}k small, LF, 4 KiB chunks", chunked(lf, 4096), len(lf)),
-        (f"{count // 1000}k small, CRLF, 4 KiB chunks", chunked(crlf, 4096), len(crlf)),
-        (f"{count // 1000}k small, LF, 64 B chunks", chunked(lf, 64), len(lf)),
-        (f"{count // 1000}k small, CRLF, 64 B chunks", chunked(crlf, 64), len(crlf)),
-    ]
-    for size in big_sizes:
-        blob = one_line_event(size * MB)
-        streams.append((f"1 event, {size} MB one line, 4 KiB", chunked(blob, 4096), len(blob)))
-    blob = many_line_event(many_size * MB)
-    streams.append(
-        (f"1 event, {many_size} MB of 64 B lines, 4 KiB", chunked(blob, 4096), len(blob))
+    count = args.events or (5_000 if args.quick else 200_000)
+    rounds = args.rounds or (2 if args.quick else 7)
+    preamble(
+        f"Parse: CPU time, bytes from memory; {rounds} interleaved rounds, best shown "
+        "(median ratio beside it)"
     )
-
-    checks = [(name, chunks) for name, chunks, _ in streams]
-    checks += [(f"tricky, {size} B chunks", chunked(TRICKY, size)) for size in range(1, 9)]
-    for name, chunks in checks:  # the comparison is meaningless unless both agree
-        expected = run_baseline(chunks)
-        got = run_sse(chunks)
-        assert got == expected, f"SSEParser and the baseline disagree on {name!r}"
-        assert expected[0], f"no events in {name!r}"
-
-    print(f"Python {sys.version.split()[0]}, {rounds} interleaved rounds, best round shown")
-    header = (
-        f"{'stream':<36} {'MB':>6} {'SSEParser ev/s':>15} {'MB/s':>7} "
-        f"{'baseline ev/s':>14} {'MB/s':>7} {'ratio':>6} {'(median)':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    worst = 0.0
-    per_mb: List[tuple[int, float, float]] = []
-    for name, chunks, size in streams:
-        events = len(run_baseline(chunks)[0])
-        sse_best, sse_median, base_best, base_median = best_of(rounds, chunks)
-        ratio = sse_best / base_best
-        worst = max(worst, ratio)
-        megabytes = size / MB
-        print(
-            f"{name:<36} {megabytes:>6.1f} {events / sse_best:>15,.0f} "
-            f"{megabytes / sse_best:>7.1f} {events / base_best:>14,.0f} "
-            f"{megabytes / base_best:>7.1f} {ratio:>6.2f} {sse_median / base_median:>8.2f}"
-        )
-        if "one line" in name:
-            per_mb.append(
-                (int(name.split(", ")[1].split()[0]), sse_best / megabytes, base_best / megabytes)
-            )
+    print(versions())
+    print()
+    ours = parse_table(count, rounds)
     print()
     print(
-        "linearity, ms per MB of a one-line event: SSEParser "
-        + ", ".join(f"{mb} MB {sse * 1000:.2f}" for mb, sse, _ in per_mb)
-        + "; baseline "
-        + ", ".join(f"{mb} MB {base * 1000:.2f}" for mb, _, base in per_mb)
+        f"target: sseclient_sync <= {TARGET}x floor in all four cases: "
+        + ", ".join(f"{r:.2f}x" for r in ours)
+        + (" -> met" if all(r <= TARGET for r in ours) else " -> NOT met")
     )
-    (small_mb, sse_small, base_small), (large_mb, sse_large, base_large) = per_mb[0], per_mb[-1]
-    print(
-        f"time per MB, {large_mb} MB event / {small_mb} MB event: SSEParser "
-        f"{sse_large / sse_small:.2f}, baseline {base_large / base_small:.2f} "
-        f"(linear: 1; quadratic: {large_mb // small_mb})"
-    )
-    print(f"worst ratio of SSEParser time to baseline time: {worst:.2f} (target <= 1.30)")
+    print()
+    comments_table(count, rounds)
     return 0
 
 
