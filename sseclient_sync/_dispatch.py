@@ -318,6 +318,11 @@ class Dispatcher:
 
     # -- iteration ---------------------------------------------------------------------------
 
+    def queued(self) -> int:
+        """How many events wait for iteration."""
+        waiting = self._queue
+        return 0 if waiting is None else waiting.qsize()
+
     def events(self, timeout: Optional[float], describe: Callable[[], str]) -> Iterator[Event]:
         """The queued events in order until the end; see ``Connection.events``."""
         # Events come out of the queued batches through C-level iterators (a chain over list

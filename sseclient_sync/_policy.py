@@ -127,10 +127,11 @@ def decide(ending: Ending, state: AttemptState, allows: Optional[Allows] = None)
         return Reconnect(0.0, counts=False)
     if ending in (Ended.NO_CONTENT, Ended.DONE):
         return Complete()
+    report = True
     if ending is Ended.SERVER_END:
         if not _end_is_a_drop(state):
             return Complete()
-        return _retry_or_give_up(_closed_error(state), state, allows, report=False)
+        ending, report = _closed_error(state), False
     assert isinstance(ending, SSEError)
     if isinstance(ending, ServerEventError) and state.retry.should_retry is None:
         return _give_up(ending, state)  # the server said what went wrong: final by default
@@ -138,7 +139,7 @@ def decide(ending: Ending, state: AttemptState, allows: Optional[Allows] = None)
         return _give_up(ending, state)
     if not _sending_again_is_safe(ending, state):
         return _give_up(_unsafe_replay_error(ending, state), state)
-    return _retry_or_give_up(ending, state, allows, report=True)
+    return _retry_or_give_up(ending, state, allows, report=report)
 
 
 def is_retryable(error: BaseException) -> bool:

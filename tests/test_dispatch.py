@@ -1,0 +1,126 @@
+"""Delivery (sseclient_sync/_dispatch.py), from one thread where it can be, with a producer
+thread where back-pressure is the point."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from support import WAIT, wait_until
+
+from sseclient_sync import Event
+from sseclient_sync._dispatch import Dispatcher, EventQueue, Latch, QueueEnd
+from sseclient_sync._options import build_options
+
+URL = "http://127.0.0.1:9/s"
+
+
+def dispatcher(stop: Any = None, **options: Any) -> Dispatcher:
+    return Dispatcher(URL, build_options(URL, options), stop or Latch())
+
+
+def batch(count: int, start: int = 0, size: int = 1) -> list[Event]:
+    return [Event(data=str(n) * size, id=str(n)) for n in range(start, start + count)]
+
+
+def test_queue_size_counts_events_not_reads() -> None:
+    waiting = EventQueue(3)
+    stop = Latch()
+    producer = threading.Thread(target=waiting.put_events, args=(batch(7), stop))
+    producer.start()
+    wait_until(lambda: waiting.qsize() == 3, "the queue to fill")
+    taken: list[str] = []
+    while len(taken) < 7:
+        item = waiting.get(timeout=WAIT)
+        assert isinstance(item, list) and len(item) <= 3
+        taken += [event.data for event in item]
+    producer.join(WAIT)
+    assert taken == [str(n) for n in range(7)]
+
+
+def test_a_waiting_producer_stops_at_close() -> None:
+    waiting = EventQueue(1)
+    stop = Latch()
+    producer = threading.Thread(target=waiting.put_events, args=(batch(5), stop))
+    producer.start()
+    wait_until(lambda: waiting.qsize() == 1, "the queue to fill")
+    stop.set()
+    producer.join(WAIT)
+    assert not producer.is_alive()
+
+
+def test_the_end_marker_never_waits_for_room() -> None:
+    waiting = EventQueue(2)
+    waiting.put_events(batch(2), Latch())
+    waiting.put_end(QueueEnd(None))
+    assert waiting.qsize() == 3
+
+
+def test_a_stalled_consumer_holds_queue_size_events_and_no_more() -> None:
+    # queue_size=100 with reads of 64 events: what waits for the consumer is 100 events (the
+    # producer holds the rest of one read), not 100 reads' worth.
+    stop = Latch()
+    sink = dispatcher(stop, queue_size=100)
+    reads = [batch(64, start=64 * n) for n in range(40)]
+    iterator = sink.events(timeout=WAIT, describe=lambda: "test")
+    producer = threading.Thread(target=lambda: [sink.deliver(read) for read in reads])
+    producer.start()
+    try:
+        assert next(iterator).data == "0"  # the consumer takes one event, then stalls
+        wait_until(lambda: sink.queued() >= 100, "a full queue")
+        assert producer.is_alive()  # waiting for room: back-pressure
+        assert sink.queued() == 100
+    finally:
+        stop.set()
+        producer.join(WAIT)
+
+
+def test_a_raising_callback_is_reported_and_delivery_goes_on() -> None:
+    errors: list[BaseException] = []
+    seen: list[str] = []
+
+    def on_message(event: Event) -> None:
+        seen.append(event.data)
+        if event.data == "1":
+            raise ValueError("boom")
+
+    sink = dispatcher(on_message=on_message, on_error=errors.append)
+    sink.deliver(batch(3))
+    assert seen == ["0", "1", "2"]
+    assert [str(error) for error in errors] == ["boom"]
+
+
+def test_a_first_subscriber_takes_over_the_backlog_in_order() -> None:
+    sink = dispatcher()
+    sink.deliver(batch(3))
+    got: list[str] = []
+    sink.subscribe("message", lambda event: got.append(event.data))
+    sink.deliver(batch(2, start=3))
+    assert got == ["0", "1", "2", "3", "4"]
+
+
+def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
+    comments: list[str] = []
+    stop = Latch()
+    sink = dispatcher(stop, on_comment=comments.append)
+    sink.comment(" ping")
+    stop.set()
+    sink.comment("late")
+    assert comments == [" ping"]
+
+
+def test_iteration_raises_the_error_after_the_last_event() -> None:
+    sink = dispatcher()
+    sink.deliver(batch(2))
+    sink.end(RuntimeError("it failed"))
+    iterator = sink.events(timeout=WAIT, describe=lambda: "test")
+    assert [next(iterator).data, next(iterator).data] == ["0", "1"]
+    with pytest.raises(RuntimeError, match="it failed"):
+        next(iterator)
+
+
+def test_iteration_times_out_naming_the_url() -> None:
+    sink = dispatcher()
+    with pytest.raises(TimeoutError, match=URL):
+        next(sink.events(timeout=0.05, describe=lambda: "status: open"))

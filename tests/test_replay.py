@@ -1,0 +1,80 @@
+"""The dedup window (sseclient_sync/_replay.py): pure, one stream at a time."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from sseclient_sync import Event
+from sseclient_sync._replay import DEDUP_WINDOW, ReplayFilter
+
+
+def events(*ids: str) -> list[Event]:
+    return [Event(data=f"d{event_id}", id=event_id) for event_id in ids]
+
+
+def datas(kept: list[Event]) -> list[str]:
+    return [event.data for event in kept]
+
+
+def fed(replays: ReplayFilter, *ids: str) -> list[str]:
+    batch = events(*ids)
+    return datas(replays.filter(batch, list(range(len(batch)))))
+
+
+def test_a_repeated_id_within_one_stream_is_delivered() -> None:
+    replays = ReplayFilter()
+    replays.begin_stream()
+    assert fed(replays, "1", "2", "1") == ["d1", "d2", "d1"]
+
+
+def test_an_id_an_earlier_stream_delivered_is_a_replay() -> None:
+    replays = ReplayFilter()
+    replays.begin_stream()
+    assert fed(replays, "1", "2") == ["d1", "d2"]
+    replays.begin_stream()
+    assert fed(replays, "1", "2", "3") == ["d3"]
+
+
+def test_inherited_ids_are_no_identity() -> None:
+    replays = ReplayFilter()
+    replays.begin_stream()
+    assert fed(replays, "1") == ["d1"]
+    replays.begin_stream()
+    inherited = [Event(data="inherits", id="1")]
+    assert datas(replays.filter(inherited, [])) == ["inherits"]
+
+
+def test_an_empty_id_and_a_restated_id_are_never_replays() -> None:
+    replays = ReplayFilter()
+    replays.begin_stream()
+    assert fed(replays, "7") == ["d7"]
+    replays.begin_stream()
+    assert fed(replays, "") == ["d"]
+    # A relay that writes every event's id restates the id of the event before it.
+    batch = [Event(data="new", id="8"), Event(data="restated", id="8")]
+    assert datas(replays.filter(batch, [0, 1])) == ["new", "restated"]
+
+
+def test_the_window_keeps_the_latest_ids_and_forgets_older_ones() -> None:
+    replays = ReplayFilter(window=4)
+    replays.begin_stream()
+    assert fed(replays, *map(str, range(10))) == [f"d{n}" for n in range(10)]
+    replays.begin_stream()
+    assert len(replays) == 4
+    assert fed(replays, "6", "7", "8", "9") == []  # the latest four: dropped
+    assert fed(replays, "0") == ["d0"]  # long forgotten: delivered again
+
+
+def test_memory_stays_small_over_many_long_streams() -> None:
+    replays = ReplayFilter()
+    streams = [events(*(f"{s}-{n}" for n in range(3 * DEDUP_WINDOW))) for s in range(20)]
+    tracemalloc.start()
+    try:
+        for batch in streams:
+            replays.begin_stream()
+            replays.filter(batch, list(range(len(batch))))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(replays) == DEDUP_WINDOW
+    assert held < 100 * 1024, f"the dedup window holds {held} bytes"

@@ -1,0 +1,85 @@
+"""The next request (sseclient_sync/_request.py): a pure function of the options, the resume
+overrides and the last event ID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sseclient_sync._options import build_options
+from sseclient_sync._request import check_overrides, poll_request, stream_request
+
+URL = "http://127.0.0.1:9/a/stream?x=1"
+
+
+def request(overrides: Any = None, last_id: Any = None, **options: Any) -> Any:
+    return stream_request(
+        build_options(URL, options), "POST", URL, last_id, check_overrides(overrides)
+    )
+
+
+def test_the_sse_headers_and_the_callers_over_them() -> None:
+    sent = request(headers={"Cache-Control": "max-age=0", "X": "1"})
+    assert sent.headers == {
+        "Accept": "text/event-stream",
+        "Cache-Control": "max-age=0",
+        "X": "1",
+    }
+    assert request().headers["Cache-Control"] == "no-cache"
+
+
+def test_last_event_id_is_sent_as_utf8_bytes_when_not_ascii() -> None:
+    assert request(last_id="41").headers["Last-Event-ID"] == "41"
+    assert request(last_id="é").headers["Last-Event-ID"] == "é".encode()
+    assert "Last-Event-ID" not in request(last_id="").headers
+
+
+def test_resume_overrides_merge_params_and_headers_and_replace_the_body() -> None:
+    sent = request(
+        {"params": {"offset": 7}, "headers": {"Authorization": "Bearer new"}, "data": "x"},
+        params={"q": "1"},
+        headers={"Authorization": "Bearer old"},
+        json={"prompt": "hi"},
+    )
+    assert sent.params == {"q": "1", "offset": 7}
+    assert sent.headers["Authorization"] == "Bearer new"
+    assert (sent.json, sent.data) == (None, "x")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://cdn.example.test/s?sig=2", "https://cdn.example.test/s?sig=2"),
+        ("/b/stream?sig=2", "http://127.0.0.1:9/b/stream?sig=2"),
+        ("other?sig=3", "http://127.0.0.1:9/a/other?sig=3"),
+    ],
+)
+def test_resume_may_return_a_fresh_url_relative_to_the_connections(
+    given: str, expected: str
+) -> None:
+    assert request({"url": given}).url == expected
+
+
+def test_credentials_travel_with_every_request() -> None:
+    options = build_options(URL, {"auth": ("u", "p"), "verify": "/ca.pem", "cert": "/c.pem"})
+    for sent in (
+        stream_request(options, "GET", URL, None, {}),
+        poll_request(options, "http://127.0.0.1:9/poll", "5"),
+    ):
+        assert (sent.auth, sent.verify, sent.cert) == (("u", "p"), "/ca.pem", "/c.pem")
+
+
+def test_the_poll_request_asks_for_json_from_the_last_id() -> None:
+    sent = poll_request(build_options(URL, {"headers": {"X": "1"}}), "http://h/poll", "9")
+    assert (sent.method, sent.url) == ("GET", "http://h/poll")
+    assert sent.headers == {"X": "1", "Accept": "application/json", "Last-Event-ID": "9"}
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [([1], "must return a dict"), ({"offset": 1}, "unknown keys"), ({"url": 5}, "str url")],
+)
+def test_a_resume_hook_that_returns_the_wrong_thing_is_told_so(returned: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        check_overrides(returned)
