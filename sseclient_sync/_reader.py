@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Protocol, Union
 
 from ._dispatch import Dispatcher, Latch
 from ._exceptions import CallbackError, EventTooLarge, InternalError, ServerEventError, SSEError
-from ._models import TRANSITIONS, Event, Stats, Status
+from ._models import TRANSITIONS, Comment, Event, Stats, Status
 from ._options import Options, Runtime
 from ._parser import SSEParser
 from ._policy import AttemptState, Complete, Decision, Ended, Ending, Fail, Poll, Reconnect
@@ -316,16 +316,22 @@ class Reader:
             stream.abort()
 
     def _read(self, stream: Stream) -> Ending:
-        parser, life = self.parser, self.life
+        life = self.life
+        # Comments are collected only when somebody listens: the plain feed pays nothing.
+        with_comments = self.options.on_comment is not None
+        feed: Callable[[bytes], tuple[list[Any], list[int]]] = (
+            self.parser.feed_items if with_comments else self.parser.feed_marking_ids
+        )
+        hand_over = self._hand_over_items if with_comments else self.hand_over
         while True:
             chunk = stream.read()
             if not chunk:
                 return Ended.SERVER_END
             life.bytes += len(chunk)
             try:
-                events, own_ids = parser.feed_marking_ids(chunk)
+                events, own_ids = feed(chunk)
             except EventTooLarge as error:
-                ending = self.hand_over(error.events, [])
+                ending = hand_over(list(error.events), [])
                 if ending is not None:
                     return ending
                 # The parser knows no URL; the message must name it.
@@ -338,9 +344,28 @@ class Reader:
                 too_large.__cause__ = error
                 return too_large
             if events:
-                ending = self.hand_over(events, own_ids)
+                ending = hand_over(events, own_ids)
                 if ending is not None:
                     return ending
+
+    def _hand_over_items(self, items: list[Any], marks: list[int]) -> Optional[Ending]:
+        """``hand_over`` for events with comments among them: each comment goes to
+        ``on_comment`` in its place, between the runs of events around it."""
+        marked = set(marks)
+        events: list[Event] = []
+        own_ids: list[int] = []
+        for index, item in enumerate(items):
+            if type(item) is Comment:
+                ending = self.hand_over(events, own_ids) if events else None
+                if ending is not None:
+                    return ending
+                events, own_ids = [], []
+                self.dispatcher.comment(str(item))
+                continue
+            if index in marked:
+                own_ids.append(len(events))
+            events.append(item)
+        return self.hand_over(events, own_ids) if events else None
 
     def hand_over(self, events: list[Event], own_ids: list[int]) -> Optional[Ending]:
         """Drop replays, stop at ``fail`` or ``done``, count, and deliver. Returns how the
