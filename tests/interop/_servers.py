@@ -65,7 +65,12 @@ class Framing:
     @property
     def slug(self) -> str:
         """The framing in a test id."""
-        return str(self).replace("Connection: close", "conn-close").replace(", ", "+")
+        return (
+            str(self)
+            .replace("Connection: close", "conn-close")
+            .replace("HTTP/1.0", "http1.0")
+            .replace(", ", "+")
+        )
 
 
 @dataclasses.dataclass(frozen=True)

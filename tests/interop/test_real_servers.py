@@ -275,6 +275,8 @@ def test_post_chat_with_slow_first_token_is_sent_once(server: RunningServer) -> 
     )
     assert requests[0]["method"] == "POST"
     assert json.loads(requests[0]["body"]) == {"prompt": "hello"}
+    if server.spec.framing.gzip:  # the client did ask for it: the gzip row streams gzip
+        assert "gzip" in (requests[0]["accept_encoding"] or ""), requests[0]
     assert error is None, error
     assert [json.loads(data)["token"] for data in data_of(got)] == [f"tok{i}" for i in range(5)]
     assert status is sse.Status.COMPLETED

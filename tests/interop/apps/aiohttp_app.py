@@ -1,5 +1,6 @@
-"""The interop routes as an aiohttp app streaming with aiohttp-sse's ``sse_response`` (its
-``ping_interval`` sends the keep-alives), as aiohttp-sse documents.
+"""The interop routes as an aiohttp app streaming with aiohttp-sse's ``EventSourceResponse``
+(prepared, then used as a context manager; its pings send the keep-alives), as aiohttp-sse
+documents.
 
 ``python aiohttp_app.py PORT_FILE`` listens on 127.0.0.1, port 0, and writes the port there.
 """
@@ -7,15 +8,32 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import plans
 from aiohttp import web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse
 
 routes = web.RouteTableDef()
+_OPTIONS = inspect.signature(EventSourceResponse).parameters
+
+
+def _new_response(ping: Optional[float]) -> EventSourceResponse:
+    """An EventSourceResponse answering any method, pinging every ``ping`` seconds if given:
+    aiohttp-sse 3 takes both as arguments; 2.x (the last for Python 3.9) serves any method
+    and takes the interval as a property, set before ``prepare``."""
+    options: dict[str, Any] = {}
+    if "allow_all_methods" in _OPTIONS:
+        options["allow_all_methods"] = True  # for the POST chat route
+    if ping and "ping_interval" in _OPTIONS:
+        options["ping_interval"] = ping
+    response = EventSourceResponse(headers=plans.SSE_HEADERS, **options)
+    if ping and "ping_interval" not in _OPTIONS:
+        response.ping_interval = ping
+    return response
 
 
 async def _record(request: web.Request) -> None:
@@ -32,10 +50,9 @@ async def _stream(
     request: web.Request, plan: plans.Plan, ping: Optional[float] = None
 ) -> web.StreamResponse:
     await _record(request)
-    options = {"ping_interval": ping} if ping else {}
-    async with sse_response(
-        request, allow_all_methods=True, headers=plans.SSE_HEADERS, **options
-    ) as sse:
+    sse = _new_response(ping)
+    await sse.prepare(request)
+    async with sse:
         for step in plan:
             if isinstance(step, (int, float)):
                 await asyncio.sleep(step)

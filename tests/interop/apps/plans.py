@@ -25,9 +25,9 @@ Routes (every app, same query parameters):
   code}``; ``hold=0``: the framework's ordinary JSON response; ``hold>0``: the body streamed,
   then held open ``hold`` seconds.
 
-With ``key``, each request is appended as a JSON line (method, path, Last-Event-ID, body) to
-``$SSE_INTEROP_STATE/<key>.jsonl``, so that a test counts the requests whatever the server's
-process model.
+With ``key``, each request is appended as a JSON line (method, path, Last-Event-ID,
+Accept-Encoding, body) to ``$SSE_INTEROP_STATE/<key>.jsonl``, so that a test counts the
+requests whatever the server's process model.
 """
 
 from __future__ import annotations
@@ -195,6 +195,7 @@ def record(
         "method": method,
         "path": path,
         "last_event_id": _header(headers, "Last-Event-ID"),
+        "accept_encoding": _header(headers, "Accept-Encoding"),
         "body": body.decode("utf-8", "replace"),
         "time": time.time(),
     }

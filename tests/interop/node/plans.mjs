@@ -94,6 +94,7 @@ export function record(key, method, path, headers, body) {
     method,
     path,
     last_event_id: headers["last-event-id"] ?? null,
+    accept_encoding: headers["accept-encoding"] ?? null,
     body,
     time: Date.now() / 1000,
   };
