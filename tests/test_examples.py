@@ -558,3 +558,68 @@ def test_callbacks_demo_server() -> None:
     with SSEServer() as demo:
         result = module.main(module.serve_demo(demo), expected=3, timeout=WAIT)
     assert sorted(result["messages"]) == ["n1 rain", "p1 1.08", "p2 1.09"]
+
+
+# --- openai_chat.py and anthropic_messages.py -------------------------------------------------
+
+
+def test_openai_chat_assembles_the_deltas_and_stops_at_done(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = load("openai_chat")
+    body: list[BodyItem] = [example.chunk(t) for t in ["Hel", "lo", "!"]]
+    body += ["data: [DONE]\n\n", example.chunk("never delivered")]
+    server.route("/v1/chat/completions", Reply(body=body), methods=["POST"])
+    answer = example.main(server.url_for("/v1/chat/completions"), prompt="hi")
+    assert answer == example.Answer("Hello!", None)
+    assert capsys.readouterr().out == "Hello!\n"
+    (request,) = server.requests
+    assert request.json()["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_openai_chat_reports_an_error_sent_inside_the_stream(server: SSEServer) -> None:
+    example = load("openai_chat")
+    error = b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n'
+    body: list[BodyItem] = [example.chunk("Hel"), error, Silence()]
+    server.route("/v1/chat/completions", Reply(body=body), methods=["POST"])
+    answer = example.main(server.url_for("/v1/chat/completions"))
+    assert answer == example.Answer("Hel", "upstream overloaded")
+    assert len(server.requests) == 1  # an in-stream error is final: the POST is not re-run
+
+
+def test_anthropic_messages_assembles_the_text_deltas_and_stops_at_message_stop(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = load("anthropic_messages")
+    url = example.serve_demo(server)
+    assert example.main(url) == example.Answer("Hello! How can I help?", None)
+    assert capsys.readouterr().out == "Hello! How can I help?\n"
+    assert server.requests[0].headers["anthropic-version"] == "2023-06-01"
+
+
+def test_anthropic_messages_handles_an_overloaded_error_mid_stream(server: SSEServer) -> None:
+    example = load("anthropic_messages")
+    overloaded = example.named("error", error={"type": "overloaded_error", "message": "Overloaded"})
+    body: list[BodyItem] = [
+        example.named("message_start", message={"id": "msg_1"}),
+        example.delta("Hel"),
+        example.named("ping"),
+        overloaded,
+        Silence(),
+    ]
+    server.route("/v1/messages", Reply(body=body), methods=["POST"])
+    assert example.main(server.url_for("/v1/messages")) == example.Answer("Hel", "overloaded_error")
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("name", ["openai_chat", "anthropic_messages"])
+def test_the_llm_recipes_run_as_scripts_with_their_own_server(name: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py")],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello! How can I help?\n"
