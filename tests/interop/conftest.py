@@ -13,7 +13,7 @@ STARTED: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module", params=SERVERS, ids=lambda spec: spec.id)
-def server(
+def real_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """A started server of the matrix (skipped where it is not installed), stopped after the

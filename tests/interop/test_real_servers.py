@@ -2,7 +2,7 @@
 server's name and framing in each test id. The apps and their routes: apps/plans.py.
 
 Every check goes through the public API only, and reads what the server saw from the
-request log the apps keep (``server.requests(key)``).
+request log the apps keep (``real_server.requests(key)``).
 """
 
 from __future__ import annotations
@@ -84,10 +84,10 @@ def client_sockets_to(port: int) -> int:
     return count
 
 
-def test_framing_is_as_named(server: RunningServer) -> None:
+def test_framing_is_as_named(real_server: RunningServer) -> None:
     """The framing in the test id is what the server really sends (read off the raw bytes)."""
-    framing = server.spec.framing
-    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as raw:
+    framing = real_server.spec.framing
+    with socket.create_connection(("127.0.0.1", real_server.port), timeout=3) as raw:
         raw.sendall(
             b"GET /clock?n=1&gap=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             b"Accept-Encoding: gzip\r\n\r\n"
@@ -118,13 +118,18 @@ def test_framing_is_as_named(server: RunningServer) -> None:
 @pytest.mark.parametrize(
     ("code", "hold"), [(401, 0.0), (500, 2.0)], ids=["401-json", "500-json-held-open"]
 )
-def test_error_status_carries_its_json_body(server: RunningServer, code: int, hold: float) -> None:
+def test_error_status_carries_its_json_body(
+    real_server: RunningServer, code: int, hold: float
+) -> None:
     """A 401 with the framework's JSON response, and a 500 whose JSON body the server holds
     open for 2 s: HTTPStatusError with the status and that body, within a second."""
     started = time.monotonic()
     with pytest.raises(sse.HTTPStatusError) as caught:
         sse.create_sse_connection(
-            f"{server.url}/status?code={code}&hold={hold}", timeout=5, read_timeout=5, retry=False
+            f"{real_server.url}/status?code={code}&hold={hold}",
+            timeout=5,
+            read_timeout=5,
+            retry=False,
         )
     took = time.monotonic() - started
     assert caught.value.status_code == code
@@ -132,13 +137,13 @@ def test_error_status_carries_its_json_body(server: RunningServer, code: int, ho
     assert took < 1.0, f"the error surfaced after {took:.2f}s"
 
 
-def test_silence_past_read_timeout_reconnects(server: RunningServer) -> None:
+def test_silence_past_read_timeout_reconnects(real_server: RunningServer) -> None:
     """A server silent past read_timeout=0.5 is noticed within about 0.5 s (not after
     timeout=10): a ReadTimeout reaches on_error and the reconnect sends Last-Event-ID."""
     key = new_key()
     errors: list[tuple[float, BaseException]] = []
     with sse.create_sse_connection(
-        f"{server.url}/silent?key={key}&hold=3",
+        f"{real_server.url}/silent?key={key}&hold=3",
         timeout=10,
         read_timeout=0.5,
         retry=FAST_RETRY,
@@ -154,43 +159,46 @@ def test_silence_past_read_timeout_reconnects(server: RunningServer) -> None:
     assert isinstance(timeout_error, sse.ReadTimeout), repr(timeout_error)
     silence = noticed_at - got[0][0]
     assert 0.4 <= silence <= 1.5, f"the silence was noticed after {silence:.2f}s"
-    requests = server.requests(key)
+    requests = real_server.requests(key)
     assert [entry["last_event_id"] for entry in requests] == [None, "1"], requests
     assert stats.reconnect_count == 1, stats
 
 
-def test_close_while_blocked_returns_at_once(server: RunningServer) -> None:
+def test_close_while_blocked_returns_at_once(real_server: RunningServer) -> None:
     """close() while the reader waits on a silent server returns in < 100 ms and leaves no
     socket to the server (the autouse fixture checks the threads)."""
     if not os.path.exists("/proc/self/net/tcp"):
         pytest.skip("counting this process's sockets needs Linux's /proc")
-    assert client_sockets_to(server.port) == 0
+    assert client_sockets_to(real_server.port) == 0
     conn = sse.create_sse_connection(
-        f"{server.url}/silent?key={new_key()}&hold=3", timeout=5, read_timeout=30, retry=FAST_RETRY
+        f"{real_server.url}/silent?key={new_key()}&hold=3",
+        timeout=5,
+        read_timeout=30,
+        retry=FAST_RETRY,
     )
     try:
         first = next(iter(conn.events(timeout=3)))
         assert first.data == "first"
         time.sleep(0.1)  # the reader is blocked in its read by now
-        assert client_sockets_to(server.port) == 1
+        assert client_sockets_to(real_server.port) == 1
     finally:
         started = time.monotonic()
         conn.close()
         took = time.monotonic() - started
     assert took < 0.1, f"close() took {took:.3f}s"
     assert conn.status is sse.Status.CLOSED
-    left = wait_until(lambda: client_sockets_to(server.port) == 0, 1.0)
-    assert left, f"{client_sockets_to(server.port)} sockets to the server left after close()"
+    left = wait_until(lambda: client_sockets_to(real_server.port) == 0, 1.0)
+    assert left, f"{client_sockets_to(real_server.port)} sockets to the server left after close()"
 
 
-def test_abort_mid_event_resumes_exactly_once(server: RunningServer) -> None:
+def test_abort_mid_event_resumes_exactly_once(real_server: RunningServer) -> None:
     """The server kills the connection in the middle of event 4: the unfinished event is
     dropped, the reconnect sends Last-Event-ID 3, and each event arrives once (dedup off, so
     that a wrong Last-Event-ID would show as a duplicate or a gap)."""
     key = new_key()
     errors: list[BaseException] = []
     with sse.create_sse_connection(
-        f"{server.url}/abort?key={key}",
+        f"{real_server.url}/abort?key={key}",
         timeout=5,
         read_timeout=5,
         retry=FAST_RETRY,
@@ -202,15 +210,15 @@ def test_abort_mid_event_resumes_exactly_once(server: RunningServer) -> None:
         stats = conn.stats()
     assert error is None, error
     assert data_of(got) == [f"e{i}" for i in range(1, 7)], errors
-    requests = server.requests(key)
+    requests = real_server.requests(key)
     assert [entry["last_event_id"] for entry in requests] == [None, "3"], requests
     assert stats.reconnect_count == 1, stats
 
 
-def test_events_arrive_as_written(server: RunningServer) -> None:
+def test_events_arrive_as_written(real_server: RunningServer) -> None:
     """Each event reaches the iterator, and on_message, within LAG_BOUND of the server
     writing it: nothing holds an event back until more bytes come."""
-    url = f"{server.url}/clock?n=3&gap=0.4"
+    url = f"{real_server.url}/clock?n=3&gap=0.4"
     by_callback: list[tuple[float, sse.Event]] = []
     options: dict[str, Any] = {"timeout": 5, "read_timeout": 5, "retry": False, "done": is_done}
     # Two streams at once: with on_message and nobody iterating, events go to the callback only.
@@ -227,13 +235,13 @@ def test_events_arrive_as_written(server: RunningServer) -> None:
         assert max(lags) < LAG_BOUND, f"{name}: events arrived {lags}s after they were written"
 
 
-def test_sparse_keepalive_comments_keep_the_stream(server: RunningServer) -> None:
+def test_sparse_keepalive_comments_keep_the_stream(real_server: RunningServer) -> None:
     """Comments 0.5 s apart for 1.1 s, sparser than timeout=0.25, keep the stream alive: no
     reconnect, and the event after them arrives. read_timeout=0.8 is shorter than the whole
     wait: without the comments counting as life the stream would time out and reconnect."""
     errors: list[BaseException] = []
     with sse.create_sse_connection(
-        f"{server.url}/keepalive?every=0.5&total=1.1",
+        f"{real_server.url}/keepalive?every=0.5&total=1.1",
         timeout=0.25,
         read_timeout=0.8,
         retry=FAST_RETRY,
@@ -248,14 +256,14 @@ def test_sparse_keepalive_comments_keep_the_stream(server: RunningServer) -> Non
     assert stats.reconnect_count == 0, stats
 
 
-def test_post_chat_with_slow_first_token_is_sent_once(server: RunningServer) -> None:
+def test_post_chat_with_slow_first_token_is_sent_once(real_server: RunningServer) -> None:
     """A POST whose first token comes after 0.6 s, longer than timeout=0.3 (a WSGI server
     sends no headers before it): the server gets it exactly once, and the client reads every
     token once and stops at [DONE]."""
     key = new_key()
     errors: list[BaseException] = []
     conn = sse.create_sse_connection(
-        f"{server.url}/chat?key={key}&first=0.6",
+        f"{real_server.url}/chat?key={key}&first=0.6",
         method="POST",
         json={"prompt": "hello"},
         timeout=0.3,
@@ -269,13 +277,13 @@ def test_post_chat_with_slow_first_token_is_sent_once(server: RunningServer) -> 
         got, error = drain(conn)
         status = conn.wait(1)
     time.sleep(0.1)  # a re-sent request would be in the log by now
-    requests = server.requests(key)
+    requests = real_server.requests(key)
     assert len(requests) == 1, (
         f"the server got {len(requests)} requests: {requests}; errors: {errors}"
     )
     assert requests[0]["method"] == "POST"
     assert json.loads(requests[0]["body"]) == {"prompt": "hello"}
-    if server.spec.framing.gzip:  # the client did ask for it: the gzip row streams gzip
+    if real_server.spec.framing.gzip:  # the client did ask for it: the gzip row streams gzip
         assert "gzip" in (requests[0]["accept_encoding"] or ""), requests[0]
     assert error is None, error
     assert [json.loads(data)["token"] for data in data_of(got)] == [f"tok{i}" for i in range(5)]
