@@ -80,7 +80,7 @@ class ReplayFilter:
                 ids = list(map(_event_id, events))
             else:
                 ids = [events[index].id for index in own_ids]
-            hashes = [hash(event_id) for event_id in ids if event_id]
+            hashes = list(map(hash, filter(None, ids)))  # C loops: no Python code per event
             if self._earlier and not self._earlier.isdisjoint(hashes):
                 events = self._without_replays(events, own_ids)
             current = self._current
