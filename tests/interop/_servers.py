@@ -154,7 +154,7 @@ def start(spec: ServerSpec, workdir: Path) -> RunningServer:
             failure = _wait_ready(server)
             if failure is None:
                 return server
-            server.stop()
+            _stop_group(server.process, spec.stop_signal)  # the backend stays up for a retry
             if not (spec.port_mode == "port" and "in use" in server.log_tail()):
                 raise RuntimeError(f"{spec.name} did not start: {failure}\n{server.log_tail()}")
         raise RuntimeError(f"{spec.name}: no free port after {attempts} attempts")
@@ -168,8 +168,6 @@ def _start_once(
     spec: ServerSpec, workdir: Path, backend: Optional[RunningServer], state: Path, attempt: int
 ) -> RunningServer:
     env = {**os.environ, "SSE_INTEROP_STATE": str(state), "PYTHONUNBUFFERED": "1"}
-    env.pop("HTTP_PROXY", None)
-    env.pop("http_proxy", None)
     log_path = workdir / f"server-{attempt}.log"
     port_file = workdir / f"port-{attempt}"
     listener: Optional[socket.socket] = None
