@@ -8,13 +8,13 @@ from typing import Iterator, List, Sequence
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import WAIT
 
 from sseclient_sync import ConnectError, ConnectionManager, Event, Status
 from sseclient_sync._chunked import MAX_LINE, ChunkedDecoder, ChunkedError
-from sseclient_sync._http import Request, RequestsTransport
+from sseclient_sync._http import RequestsTransport
+from sseclient_sync._transport import Request
 from sseclient_sync.testing import Pause, RecordedRequest, Reply, SSEServer, sse
-
-WAIT = 5.0
 
 
 def chunk(data: bytes, extension: bytes = b"", line_end: bytes = b"\r\n") -> bytes:

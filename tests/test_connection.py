@@ -15,6 +15,7 @@ from typing import Any, Iterator, List, Tuple
 
 import pytest
 import requests
+from support import WAIT, fast_manager
 
 from sseclient_sync import (
     Connection,
@@ -23,7 +24,6 @@ from sseclient_sync import (
     Event,
     HTTPStatusError,
     ReadTimeout,
-    Retry,
     Status,
     close_sse_connection,
     create_sse_connection,
@@ -33,17 +33,7 @@ from sseclient_sync import (
 )
 from sseclient_sync.testing import Pause, Reply, Silence, SSEServer, redirect, sse
 
-#: Reconnect at once (no jitter, a millisecond of backoff), a few times.
-FAST = Retry(max_attempts=5, delay=0.001, jitter=0)
-#: The longest any single wait in these tests may take before the test fails.
-WAIT = 5.0
-
-
-@pytest.fixture
-def manager() -> Iterator[ConnectionManager]:
-    """A manager with its own interruptible session; closes what a test left open."""
-    with ConnectionManager(timeout=WAIT, read_timeout=WAIT, retry=FAST) as made:
-        yield made
+manager = pytest.fixture(fast_manager, name="manager")
 
 
 def events_of(*pairs: Tuple[str, str]) -> List[Event]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
+from support import WAIT, fast_manager
 
 from sseclient_sync import (
     Connection,
@@ -28,14 +29,8 @@ from sseclient_sync.testing import RecordedRequest, Reply, Silence, SSEServer, s
 
 #: close() must return within this; a blocked read, header wait or backoff would take seconds.
 CLOSE_BOUND = 0.1
-WAIT = 5.0
-FAST = Retry(max_attempts=5, delay=0.001, jitter=0)
 
-
-@pytest.fixture
-def manager() -> Iterator[ConnectionManager]:
-    with ConnectionManager(timeout=WAIT, read_timeout=WAIT, retry=FAST) as made:
-        yield made
+manager = pytest.fixture(fast_manager, name="manager")
 
 
 class Closer:

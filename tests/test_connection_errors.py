@@ -9,9 +9,10 @@ import json
 import socket
 import threading
 import time
-from typing import Iterator, List
+from typing import List
 
 import pytest
+from support import WAIT, fast_manager
 
 from sseclient_sync import (
     ConnectError,
@@ -31,14 +32,7 @@ from sseclient_sync import (
 from sseclient_sync._options import Runtime
 from sseclient_sync.testing import Drop, Pause, RecordedRequest, Reply, Silence, SSEServer, sse
 
-WAIT = 5.0
-FAST = Retry(max_attempts=5, delay=0.001, jitter=0)
-
-
-@pytest.fixture
-def manager() -> Iterator[ConnectionManager]:
-    with ConnectionManager(timeout=WAIT, read_timeout=WAIT, retry=FAST) as made:
-        yield made
+manager = pytest.fixture(fast_manager, name="manager")
 
 
 def unused_port() -> int:

@@ -3,10 +3,10 @@ errors reported inside a 200 stream, long-lived POST subscriptions, fresh URLs o
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 import pytest
-from support import FAST, WAIT, wait_until
+from support import WAIT, datas, fast_manager, wait_until
 
 from sseclient_sync import (
     Connection,
@@ -18,15 +18,7 @@ from sseclient_sync import (
 )
 from sseclient_sync.testing import Drop, Pause, Reply, Silence, SSEServer, sse
 
-
-@pytest.fixture
-def manager() -> Iterator[ConnectionManager]:
-    with ConnectionManager(timeout=WAIT, read_timeout=WAIT, retry=FAST) as made:
-        yield made
-
-
-def datas(conn: Connection) -> list[str]:
-    return [event.data for event in conn.events(timeout=WAIT)]
+manager = pytest.fixture(fast_manager, name="manager")
 
 
 # --- on_comment -------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
+from support import WAIT, datas, fast_manager
 
 from sseclient_sync import (
     ConnectError,
@@ -27,18 +28,7 @@ from sseclient_sync import (
 from sseclient_sync._options import Runtime
 from sseclient_sync.testing import Drop, Pause, RecordedRequest, Reply, Silence, SSEServer, sse
 
-WAIT = 5.0
-FAST = Retry(max_attempts=5, delay=0.001, jitter=0)
-
-
-@pytest.fixture
-def manager() -> Iterator[ConnectionManager]:
-    with ConnectionManager(timeout=WAIT, read_timeout=WAIT, retry=FAST) as made:
-        yield made
-
-
-def datas(conn: Connection) -> List[str]:
-    return [event.data for event in conn.events(timeout=WAIT)]
+manager = pytest.fixture(fast_manager, name="manager")
 
 
 # --- Last-Event-ID and resume(conn) -------------------------------------------------------

@@ -22,13 +22,12 @@ from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import pytest
+from support import WAIT, wait_until
 
 import sseclient_sync as sse
 from sseclient_sync.testing import BodyItem, Drop, Pause, RecordedRequest, Reply, Silence, SSEServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-#: Bounds every wait of these tests; none is expected to come near it.
-WAIT = 5.0
 
 
 def load(name: str) -> ModuleType:
@@ -46,14 +45,6 @@ def load(name: str) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"waited {WAIT} s for {what}")
-        time.sleep(0.01)
 
 
 def encode(*events: sse.Event) -> bytes:
