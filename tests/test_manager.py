@@ -15,11 +15,12 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
 import requests.adapters
+from support import WAIT, empty_default_registry, wait_until
 
 import sseclient_sync as sse
 from sseclient_sync import (
@@ -35,20 +36,8 @@ from sseclient_sync._manager import default_manager
 from sseclient_sync.testing import Pause, RecordedRequest, Reply, Silence, SSEServer
 from sseclient_sync.testing import sse as wire
 
-#: The longest any single wait in these tests may take before the test fails instead of hanging.
-WAIT = 5.0
-#: A small, fast reconnect policy for tests that reconnect.
-FAST = Retry(max_attempts=3, delay=0.01, jitter=0.0)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` passes; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-    return True
+#: A small reconnect policy of this module's own: three attempts, 10 ms apart, no jitter.
+THREE_QUICK_TRIES = Retry(max_attempts=3, delay=0.01, jitter=0.0)
 
 
 def silent_stream(*events: Event) -> Reply:
@@ -61,15 +50,7 @@ def finished_stream(*events: Event) -> Reply:
     return Reply(body=[wire(event) for event in events])
 
 
-@pytest.fixture
-def default_registry() -> Iterator[None]:
-    """For tests of the module-level functions: start and end with the default manager empty."""
-    sse.close_all_sse_connections()
-    assert sse.get_sse_connection_count() == 0
-    try:
-        yield
-    finally:
-        sse.close_all_sse_connections()
+default_registry = pytest.fixture(empty_default_registry, name="default_registry")
 
 
 # --- The module-level functions -------------------------------------------------------------
@@ -374,7 +355,7 @@ def test_a_failed_connection_leaves_the_registry(server: SSEServer) -> None:
         ],
     )
     with ConnectionManager() as manager:
-        conn = manager.create(server.url_for("/stream"), retry=FAST, wait_open=False)
+        conn = manager.create(server.url_for("/stream"), retry=THREE_QUICK_TRIES, wait_open=False)
         assert conn.wait(WAIT) is Status.FAILED
         assert isinstance(conn.error, HTTPStatusError)
         assert manager.count() == 0
@@ -453,7 +434,9 @@ def test_create_waits_through_reconnects_until_open(server: SSEServer) -> None:
     server.route("/stream", [Reply(status=503, body="busy", framing="length"), silent_stream()])
     errors: list[BaseException] = []
     with ConnectionManager() as manager:
-        conn = manager.create(server.url_for("/stream"), retry=FAST, on_error=errors.append)
+        conn = manager.create(
+            server.url_for("/stream"), retry=THREE_QUICK_TRIES, on_error=errors.append
+        )
         assert conn.status is Status.OPEN
         assert conn.stats().reconnect_count == 1
     assert [e.status_code for e in errors if isinstance(e, HTTPStatusError)] == [503]
@@ -463,7 +446,7 @@ def test_create_raises_the_final_error_when_it_cannot_open(server: SSEServer) ->
     server.route("/missing", Reply(status=404, body="not here", framing="length"))
     with ConnectionManager() as manager:
         with pytest.raises(HTTPStatusError) as raised:
-            manager.create(server.url_for("/missing"), retry=FAST)
+            manager.create(server.url_for("/missing"), retry=THREE_QUICK_TRIES)
         assert raised.value.status_code == 404
         assert server.url_for("/missing") in str(raised.value)
         assert manager.count() == 0
@@ -493,7 +476,7 @@ def test_create_with_wait_open_false_returns_at_once(server: SSEServer) -> None:
         assert manager.count() == 1
         assert manager.all() == [conn]
         gate.set()
-        assert wait_until(lambda: [e.data for e in messages] == ["late"])
+        wait_until(lambda: [e.data for e in messages] == ["late"], "the late event")
         assert conn.is_open()
 
 
@@ -503,7 +486,7 @@ def test_wait_open_false_as_a_manager_default(server: SSEServer) -> None:
         conn = manager.create(server.url_for("/stream"))
         assert conn.status is Status.CONNECTING
         gate.set()
-        assert wait_until(conn.is_open)
+        wait_until(conn.is_open, "the stream to open")
 
 
 def test_wait_open_false_failure_is_reported_not_raised(server: SSEServer) -> None:
@@ -594,7 +577,7 @@ def test_create_from_inside_on_message(server: SSEServer, default_registry: None
         )
 
     first = sse.create_sse_connection(server.url_for("/first"), on_message=on_message)
-    assert wait_until(lambda: second_messages == ["second"])
+    wait_until(lambda: second_messages == ["second"], "the second connection's event")
     assert created[0].is_open()
     assert sse.get_sse_connection_count() == 2
     assert {c.id for c in sse.get_all_sse_connections()} == {first.id, created[0].id}

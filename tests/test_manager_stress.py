@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import pytest
+from support import empty_default_registry, wait_until
 
 import sseclient_sync as sse
 from sseclient_sync import Connection, ConnectionManager, Event, Status
@@ -23,15 +24,6 @@ from sseclient_sync.testing import sse as wire
 
 #: The bound on joining any thread of these tests: past it, the test reports a deadlock.
 JOIN = 20.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class Workers:
@@ -61,14 +53,7 @@ class Workers:
         assert not stuck, f"threads still running after {JOIN}s (deadlock?): {stuck}"
 
 
-@pytest.fixture
-def default_registry() -> Iterator[None]:
-    sse.close_all_sse_connections()
-    assert sse.get_sse_connection_count() == 0
-    try:
-        yield
-    finally:
-        sse.close_all_sse_connections()
+default_registry = pytest.fixture(empty_default_registry, name="default_registry")
 
 
 def test_concurrent_create_close_and_queries_through_the_default_manager(
@@ -135,7 +120,7 @@ def test_concurrent_create_close_and_queries_through_the_default_manager(
     assert len({c.id for c in created}) == len(created)
     assert queries["close_all"] > 0 and queries["count"] > 0
     sse.close_all_sse_connections()
-    assert wait_until(lambda: all(c.status.is_final for c in created), 5.0)
+    wait_until(lambda: all(c.status.is_final for c in created), "every connection to end")
     assert {c.status for c in created} == {Status.CLOSED}
     assert sse.get_sse_connection_count() == 0
     assert sse.get_all_sse_connections() == []
@@ -235,9 +220,13 @@ def test_300_live_connections_each_receive_every_event(server: SSEServer) -> Non
         ]
         assert manager.count() == connections
         everything = connections * events_each
-        assert wait_until(lambda: sum(received) >= everything, 15.0), (
-            f"{sum(received)} of {everything} events after 15 s; "
-            f"statuses: {sorted({c.status.value for c in conns})}"
+        wait_until(
+            lambda: sum(received) >= everything,
+            lambda: (
+                f"{everything} events, {sum(received)} arrived; "
+                f"statuses: {sorted({c.status.value for c in conns})}"
+            ),
+            timeout=15.0,
         )
         assert received == [events_each] * connections
         assert out_of_order == []

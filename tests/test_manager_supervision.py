@@ -12,9 +12,10 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
+from support import WAIT, wait_until
 
 from sseclient_sync import (
     ConnectError,
@@ -30,17 +31,8 @@ from sseclient_sync import (
 from sseclient_sync.testing import Pause, RecordedRequest, Reply, Silence, SSEServer
 from sseclient_sync.testing import sse as wire
 
-WAIT = 5.0
-FAST = Retry(max_attempts=3, delay=0.01, jitter=0.0)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-    return True
+#: A small reconnect policy of this module's own: three attempts, 10 ms apart, no jitter.
+THREE_QUICK_TRIES = Retry(max_attempts=3, delay=0.01, jitter=0.0)
 
 
 # --- Supervision: a reader thread that dies is restarted --------------------------------------
@@ -96,7 +88,7 @@ def test_a_dead_reader_is_restarted_from_the_resume_state(server: SSEServer) -> 
     with ConnectionManager(method="POST") as manager:
         conn = manager.create(
             server.url_for("/stream"),
-            retry=FAST,
+            retry=THREE_QUICK_TRIES,
             on_open=on_open,
             on_message=messages.append,
             on_error=errors.append,
@@ -134,8 +126,8 @@ def test_a_restart_of_an_open_get_stream_loses_and_repeats_nothing(server: SSESe
             on_open=on_open,
             on_message=lambda e: messages.append(e.data),
         )
-        assert wait_until(lambda: len(messages) >= 6)
-        assert wait_until(conn.is_open)
+        wait_until(lambda: len(messages) >= 6, "six events")
+        wait_until(conn.is_open, "the stream to open again")
         assert manager.count() == 1
         # Each restart delivered an event first, so each is within a budget of one attempt.
         assert conn.stats().reconnect_count == 2
@@ -169,7 +161,7 @@ def test_a_reader_that_keeps_dying_fails_with_retry_exhausted(server: SSEServer)
 def test_a_reader_killed_after_close_is_not_restarted(server: SSEServer) -> None:
     replaying(server, "/stream", 1, end=False)
     with ConnectionManager() as manager:
-        conn = manager.create(server.url_for("/stream"), retry=FAST)
+        conn = manager.create(server.url_for("/stream"), retry=THREE_QUICK_TRIES)
         conn.close()
         assert conn.status is Status.CLOSED
         conn.restart_reader(RuntimeError("late"))  # what supervision calls: a no-op now
@@ -238,7 +230,7 @@ def test_polling_fallback_delivers_in_order_without_duplicates(
         assert conn.stats().status is Status.POLLING
         assert not conn.is_open()
         assert manager.count() == 1
-        assert wait_until(lambda: len(poll_requests(server)) >= 7)
+        wait_until(lambda: len(poll_requests(server)) >= 7, "seven polls")
         assert conn.stats().status is Status.POLLING
 
         started = time.monotonic()
@@ -307,7 +299,7 @@ def test_polling_follows_the_last_event_id_of_the_stream(server: SSEServer) -> N
             poll_interval=0.05,
             on_message=lambda e: messages.append(e.data),
         )
-        assert wait_until(lambda: len(poll_requests(server)) >= 2)
+        wait_until(lambda: len(poll_requests(server)) >= 2, "two polls")
         assert conn.stats().status is Status.POLLING
     assert conn.status is Status.CLOSED
     assert messages == ["s1", "s2", "p3"]
