@@ -29,8 +29,9 @@ the best of the rounds, delivery the worst.
 Target: at K=500, sseclient_sync's RSS per stream, CPU per event and p99 no worse than
 ld-eventsource's; K=2,000 complete.
 
-``--profile K`` instead profiles sseclient_sync with cProfile in every thread: once opening K
-streams and closing them (set-up and teardown, per stream), once with the events (per event).
+``--profile K`` instead profiles sseclient_sync with cProfile in every thread, on each
+thread's CPU clock: once opening K streams and closing them (set-up and teardown, per
+stream), once with the events (per event).
 
 Usage: ``python benchmarks/bench_many.py [--quick] [--sizes 50,200,500,2000] [--rounds N]``.
 """
@@ -463,14 +464,16 @@ def profile(port: int, count: int, events: int, interval: float) -> None:
         streams.all_open.wait(SLACK)
         manager.shutdown()
 
-    stats = profile_all_threads(set_up_only)
+    stats = profile_all_threads(set_up_only, time.thread_time)
     print(
         f"sseclient_sync, {count} streams opened and closed (no events), cProfile in every thread"
     )
     print_profile(stats, count, "stream")
     print()
     results: Dict[str, Any] = {}
-    stats = profile_all_threads(lambda: results.update(child(US, port, count, events, interval)))
+    stats = profile_all_threads(
+        lambda: results.update(child(US, port, count, events, interval)), time.thread_time
+    )
     received = max(1, results.get("events", 1))
     print(
         f"sseclient_sync, {count} streams with {events + 1} events each "
