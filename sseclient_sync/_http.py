@@ -19,6 +19,7 @@ import http.client
 import io
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
@@ -262,6 +263,13 @@ class RequestsTransport:
                     url=request.url,
                 ) from error
             raise translate_request_error(error, request.url, timeout, read_timeout) from error
+        except OSError as error:  # requests checks verify= and cert= files before sending
+            raise ConnectError(
+                f"could not send the request to {request.url}: {error}; check the paths given "
+                "as verify= and cert=",
+                url=request.url,
+                request_sent=False,
+            ) from error
 
     def note_connection(self, connection: Any) -> None:
         """Called in the requesting thread with each urllib3 connection the request takes."""
@@ -494,6 +502,11 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         pending += [arg for arg in current.args if isinstance(arg, BaseException)]
 
 
+def _without_source_location(text: str) -> str:
+    """OpenSSL messages end with where in CPython they were raised: " (_ssl.c:2427)"."""
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+
+
 def describe_error(error: BaseException) -> str:
     """The cause of a network failure in plain words: "connection refused", "certificate
     verify failed: self-signed certificate", never the repr of urllib3's nesting."""
@@ -506,9 +519,14 @@ def describe_error(error: BaseException) -> str:
         if isinstance(cause, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
             return "the host name could not be resolved"
     for cause in causes:
+        if isinstance(cause, ssl.SSLEOFError):
+            return (
+                "the server ended the TLS handshake (it may require a client certificate: "
+                "cert=)"
+            )
         if isinstance(cause, ssl.SSLError):
             detail = getattr(cause, "reason", None) or cause.strerror or "the handshake failed"
-            return f"TLS error: {detail}"
+            return f"TLS error: {_without_source_location(str(detail))}"
         if isinstance(cause, http.client.IncompleteRead):
             return "the body was cut off"
         if isinstance(cause, http.client.RemoteDisconnected):
