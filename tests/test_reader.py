@@ -1,28 +1,49 @@
-"""Connection (sseclient_sync/_connection.py) driven through its private seams: a fake
-transport and a fake runtime (clock, randomness, interruptible wait).
+"""The reader loop (sseclient_sync/_reader.py) through the fake transport and runtime of
+tests/fakes.py: the backoff, Last-Event-ID, resume, done, POST safety, dedup, the statuses and
+callbacks, forced reconnects, the counters, a reader that dies, and the polling fallback.
 
-No sockets and no real sleeping: the fake wait records each backoff and returns at once, and
-``random`` is fixed at 0.5 (no jitter), so every delay is an exact number. A fake stream that
-has nothing more to say blocks on a threading.Event until the connection aborts it. Every
-wait of the tests themselves is bounded by WAIT seconds; every connection and manager is
-closed by a fixture, so no thread outlives its test.
+The facade's own API over the same fakes (close, iteration, subscribe, wait) is in
+test_connection_fake.py; the policy's rules as tables in test_policy.py.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
-import threading
-import time
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any
 
 import pytest
+from fakes import (
+    CLOSED,
+    COMPLETED,
+    CONNECTING,
+    FAILED,
+    OPEN,
+    POLL_URL,
+    POLLING,
+    RECONNECTING,
+    SILENCE,
+    URL,
+    FakeStream,
+    FakeTransport,
+    Harness,
+    OpenItem,
+    Recorder,
+    drop,
+    ended,
+    failing_forever,
+    harness_recorder,
+    harness_waits,
+    is_done,
+    new_harness,
+    status_error,
+    status_of,
+)
+from support import wait_until
 
 from sseclient_sync import (
     ConnectError,
     Connection,
-    ConnectionManager,
     ContentTypeError,
     Event,
     EventTooLarge,
@@ -34,359 +55,11 @@ from sseclient_sync import (
     SSEError,
     Status,
 )
-from sseclient_sync._options import Runtime, build_options
 from sseclient_sync._replay import DEDUP_WINDOW
-from sseclient_sync._transport import Request
 
-URL = "http://127.0.0.1:9/stream"
-POLL_URL = "http://127.0.0.1:9/poll"
-WAIT = 5.0  # the bound on every wait in these tests; a passing test never comes near it
-BLOCKED_READ_LIMIT = 10.0  # a silent fake stream gives up after this (only if a test forgot it)
-
-CONNECTING, OPEN, RECONNECTING, POLLING = (
-    Status.CONNECTING,
-    Status.OPEN,
-    Status.RECONNECTING,
-    Status.POLLING,
-)
-COMPLETED, CLOSED, FAILED = Status.COMPLETED, Status.CLOSED, Status.FAILED
-
-
-# --- fakes -----------------------------------------------------------------------------------
-
-
-class Gate:
-    """A point in a FakeStream's script: read() stops there until the test releases it (or the
-    stream is aborted). ``reached`` is set once every chunk before it has been delivered."""
-
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-        self._released = threading.Event()
-
-    def release(self) -> None:
-        self._released.set()
-
-    def wait_reached(self) -> None:
-        assert self.reached.wait(WAIT), "the reader never reached the gate"
-
-
-class _Silence:
-    """The stream stays open and says nothing until it is aborted."""
-
-
-SILENCE = _Silence()
-
-StreamItem = Union[bytes, BaseException, Gate, _Silence]
-
-
-class FakeStream:
-    """Implements the Stream protocol of _http.py from a script: bytes are returned one item
-    per read(), an exception instance is raised, a Gate waits for the test, SILENCE blocks
-    until abort(). After the script, read() returns b"" (the server ended the body)."""
-
-    def __init__(self, *items: StreamItem, url: str = URL) -> None:
-        self.url = url
-        self._items: collections.deque[StreamItem] = collections.deque(items)
-        self._gates = [item for item in items if isinstance(item, Gate)]
-        self._aborted = threading.Event()
-        self.aborted = False
-        self.closed = False
-
-    def read(self) -> bytes:
-        while True:
-            if self._aborted.is_set() or not self._items:
-                return b""
-            item = self._items.popleft()
-            if isinstance(item, bytes):
-                return item
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, Gate):
-                item.reached.set()
-                item._released.wait(WAIT)
-                continue
-            self._aborted.wait(BLOCKED_READ_LIMIT)
-            return b""
-
-    def abort(self) -> None:
-        self.aborted = True
-        self._aborted.set()
-        for gate in self._gates:
-            gate.release()
-
-    def close(self) -> None:
-        self.closed = True
-
-
-OpenItem = Union[FakeStream, None, BaseException, Callable[[Request], Any]]
-
-
-class FakeTransport:
-    """Implements the Transport protocol of _http.py from a script of answers to open():
-    a FakeStream, None (a 204) or an exception instance to raise. When the script runs out,
-    ``then()`` makes the next answer (by default a silent stream). Records every request.
-
-    poll() answers from ``polls`` (bytes, or an exception to raise); past them it waits until
-    abort()/close() and returns an empty list of events."""
-
-    def __init__(
-        self,
-        *script: OpenItem,
-        then: Optional[Callable[[], OpenItem]] = None,
-        polls: tuple[Union[bytes, BaseException], ...] = (),
-    ) -> None:
-        self._script: collections.deque[OpenItem] = collections.deque(script)
-        self._then = then
-        self._polls: collections.deque[Union[bytes, BaseException]] = collections.deque(polls)
-        self._changed = threading.Condition()
-        self._released = threading.Event()
-        self.requests: list[Request] = []
-        self.timeouts: list[tuple[float, Optional[float]]] = []
-        self.streams: list[FakeStream] = []
-        self.poll_calls: list[tuple[str, dict[str, Any], float]] = []
-        self.closed = 0
-
-    def open(
-        self, request: Request, timeout: float, read_timeout: Optional[float]
-    ) -> Optional[FakeStream]:
-        with self._changed:
-            self.requests.append(request)
-            self.timeouts.append((timeout, read_timeout))
-            if self._script:
-                item = self._script.popleft()
-            else:
-                item = self._then() if self._then is not None else FakeStream(SILENCE)
-            if isinstance(item, FakeStream):
-                self.streams.append(item)
-            self._changed.notify_all()
-        if isinstance(item, BaseException):
-            raise item
-        assert item is None or isinstance(item, FakeStream)
-        return item
-
-    def abort(self) -> None:
-        self._released.set()
-
-    def poll(self, request: Request, timeout: float) -> bytes:
-        with self._changed:
-            self.poll_calls.append((request.url, dict(request.headers or {}), timeout))
-            item = self._polls.popleft() if self._polls else None
-            self._changed.notify_all()
-        if item is None:
-            self._released.wait(WAIT)
-            return b'{"events": []}'
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self.closed += 1
-        self._released.set()
-
-    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
-        with self._changed:
-            assert self._changed.wait_for(condition, WAIT), f"timed out waiting for {what}"
-
-    def wait_requests(self, count: int) -> None:
-        self.wait_for(lambda: len(self.requests) >= count, f"{count} requests")
-
-    def wait_polls(self, count: int) -> None:
-        self.wait_for(lambda: len(self.poll_calls) >= count, f"{count} polls")
-
-    def header(self, index: int, name: str) -> Any:
-        headers = self.requests[index].headers or {}
-        return headers.get(name)
-
-
-class FakeRuntime:
-    """The clock, randomness and wait of a connection. ``wait`` records the delay and returns
-    at once (True if the event is already set); with ``blocking=True`` it waits for the event
-    instead (bounded by WAIT), so a test can act during a backoff."""
-
-    def __init__(self, *, random: float = 0.5, blocking: bool = False) -> None:
-        self.now = 1000.0
-        self.wall = 1_700_000_000.0
-        self.draw = random
-        self.blocking = blocking
-        self.waits: list[float] = []
-        self._changed = threading.Condition()
-
-    def wait(self, event: threading.Event, seconds: float) -> bool:
-        with self._changed:
-            self.waits.append(seconds)
-            self._changed.notify_all()
-        if self.blocking:
-            return event.wait(WAIT)
-        return event.is_set()
-
-    def wait_waits(self, count: int) -> None:
-        with self._changed:
-            assert self._changed.wait_for(lambda: len(self.waits) >= count, WAIT)
-
-    def runtime(self) -> Runtime:
-        return Runtime(
-            monotonic=lambda: self.now,
-            wall_clock=lambda: self.wall,
-            random=lambda: self.draw,
-            wait=self.wait,
-        )
-
-
-class Recorder:
-    """Every callback of a connection, in one ordered log, with a bounded wait on it."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, Any]] = []
-        self._changed = threading.Condition()
-
-    def _add(self, kind: str, value: Any) -> None:
-        with self._changed:
-            self.log.append((kind, value))
-            self._changed.notify_all()
-
-    def callbacks(self) -> dict[str, Any]:
-        return {
-            "on_open": lambda conn: self._add("open", conn),
-            "on_message": lambda event: self._add("message", event),
-            "on_error": lambda error: self._add("error", error),
-            "on_complete": lambda conn: self._add("complete", conn),
-            "on_close": lambda conn: self._add("close", conn),
-            "on_status": lambda conn, old, new: self._add("status", (old, new)),
-        }
-
-    def of(self, kind: str) -> list[Any]:
-        with self._changed:
-            return [value for logged, value in self.log if logged == kind]
-
-    @property
-    def messages(self) -> list[Event]:
-        return self.of("message")
-
-    @property
-    def data(self) -> list[str]:
-        return [event.data for event in self.messages]
-
-    @property
-    def errors(self) -> list[BaseException]:
-        return self.of("error")
-
-    @property
-    def statuses(self) -> list[tuple[Status, Status]]:
-        return self.of("status")
-
-    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
-        with self._changed:
-            assert self._changed.wait_for(condition, WAIT), f"timed out waiting for {what}"
-
-    def wait_messages(self, count: int) -> None:
-        self.wait_for(lambda: len(self.of("message")) >= count, f"{count} messages")
-
-    def wait_status(self, status: Status) -> None:
-        self.wait_for(
-            lambda: any(new is status for _, new in self.of("status")), f"status {status}"
-        )
-
-
-class Harness:
-    """Makes connections over one fake transport and runtime, and closes them afterwards."""
-
-    def __init__(self) -> None:
-        self.fake_runtime = FakeRuntime()
-        self.recorder = Recorder()
-        self._connections: list[Connection] = []
-        self._managers: list[ConnectionManager] = []
-
-    def connection(
-        self,
-        transport: FakeTransport,
-        *,
-        start: bool = True,
-        record: bool = True,
-        url: str = URL,
-        **options: Any,
-    ) -> Connection:
-        given: dict[str, Any] = {}
-        if record:
-            given.update(self.recorder.callbacks())
-        given.update(options)
-        connection = Connection(
-            url, build_options(url, given), transport=transport, runtime=self.fake_runtime.runtime()
-        )
-        self._connections.append(connection)
-        if start:
-            connection.start()
-        return connection
-
-    def manager(self, transport: FakeTransport, **defaults: Any) -> ConnectionManager:
-        manager = ConnectionManager(
-            _transport=transport, _runtime=self.fake_runtime.runtime(), **defaults
-        )
-        self._managers.append(manager)
-        return manager
-
-    def bare_manager(self) -> ConnectionManager:
-        manager = ConnectionManager()
-        self._managers.append(manager)
-        return manager
-
-    def close(self) -> None:
-        for connection in self._connections:
-            connection.close()
-        for manager in self._managers:
-            manager.shutdown()
-
-
-@pytest.fixture
-def harness() -> Iterator[Harness]:
-    made = Harness()
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-@pytest.fixture
-def waits(harness: Harness) -> list[float]:
-    return harness.fake_runtime.waits
-
-
-@pytest.fixture
-def rec(harness: Harness) -> Recorder:
-    return harness.recorder
-
-
-def status_of(conn: Connection) -> Status:
-    """The status now (a function call, so that type checkers do not narrow it)."""
-    return conn.status
-
-
-def ended(conn: Connection) -> Status:
-    status = conn.wait(WAIT)
-    assert status.is_final, f"the connection did not end within {WAIT}s: {status}"
-    return status
-
-
-def drop(message: str = "the stream broke off") -> ConnectError:
-    return ConnectError(message, url=URL)
-
-
-def eventually(condition: Callable[[], bool], what: str) -> None:
-    """For what has no callback to wait on: check again every few ms, up to WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        pause.wait(0.005)
-
-
-def failing_forever() -> ConnectError:
-    return drop("connection refused")
-
-
-def status_error(code: int, retry_after: Optional[float] = None) -> HTTPStatusError:
-    return HTTPStatusError(
-        f"{URL} answered {code}", url=URL, status_code=code, retry_after=retry_after
-    )
+harness = pytest.fixture(new_harness, name="harness")
+waits = pytest.fixture(harness_waits, name="waits")
+rec = pytest.fixture(harness_recorder, name="rec")
 
 
 # --- the backoff sequence --------------------------------------------------------------------
@@ -794,10 +467,6 @@ def test_resume_returning_a_non_dict_fails(harness: Harness) -> None:
 # --- done ------------------------------------------------------------------------------------
 
 
-def is_done(event: Event) -> bool:
-    return event.data == "[DONE]"
-
-
 def test_the_done_marker_completes_without_being_delivered(harness: Harness, rec: Recorder) -> None:
     checked: list[str] = []
 
@@ -1027,19 +696,6 @@ def test_on_status_fires_after_the_status_changed(harness: Harness) -> None:
     assert observed == [(CONNECTING, COMPLETED, COMPLETED)]
 
 
-def test_is_open_while_a_stream_is_open(harness: Harness, rec: Recorder) -> None:
-    transport = FakeTransport(FakeStream(b"data: a\n\n", SILENCE))
-    conn = harness.connection(transport)
-    rec.wait_messages(1)
-    assert conn.is_open()
-    assert conn.status is Status.OPEN
-    conn.close()
-    assert not conn.is_open()
-    assert status_of(conn) is CLOSED
-    assert rec.statuses[-1] == (OPEN, CLOSED)
-    assert rec.of("close") == [conn]
-
-
 def test_an_exception_in_on_message_goes_to_on_error_and_delivery_continues(
     harness: Harness, rec: Recorder
 ) -> None:
@@ -1069,22 +725,6 @@ def test_an_exception_in_on_error_is_not_fatal(harness: Harness) -> None:
     conn = harness.connection(transport, record=False, on_error=on_error, on_message=on_message)
     assert ended(conn) is Status.COMPLETED
     assert len(transport.requests) == 3
-
-
-def test_close_inside_on_message_stops_delivery(harness: Harness) -> None:
-    delivered: list[str] = []
-    holder: list[Connection] = []
-
-    def on_message(event: Event) -> None:
-        delivered.append(event.data)
-        holder[0].close()
-
-    transport = FakeTransport(FakeStream(b"data: a\n\ndata: b\n\ndata: c\n\n", SILENCE))
-    conn = harness.connection(transport, start=False, record=False, on_message=on_message)
-    holder.append(conn)
-    conn.start()
-    assert ended(conn) is Status.CLOSED
-    assert delivered == ["a"]
 
 
 # --- reconnect() -----------------------------------------------------------------------------
@@ -1126,33 +766,7 @@ def test_reconnect_during_a_backoff_opens_exactly_one_new_stream(
     assert conn.stats().reconnect_count == 1
 
 
-def test_reconnect_after_the_end_does_nothing(harness: Harness) -> None:
-    transport = FakeTransport(None)
-    conn = harness.connection(transport)
-    ended(conn)
-    conn.reconnect()
-    assert conn.status is Status.COMPLETED
-    assert conn.wait(0.05) is Status.COMPLETED
-    assert len(transport.requests) == 1
-    assert conn.stats().reconnect_count == 0
-
-
-# --- wait() and stats() ----------------------------------------------------------------------
-
-
-def test_wait_returns_the_final_status(harness: Harness) -> None:
-    failed = harness.connection(FakeTransport(status_error(404)))
-    completed = harness.connection(FakeTransport(None))
-    assert failed.wait(WAIT) is Status.FAILED
-    assert completed.wait(WAIT) is Status.COMPLETED
-
-
-def test_wait_with_a_timeout_returns_the_current_status(harness: Harness, rec: Recorder) -> None:
-    conn = harness.connection(FakeTransport(FakeStream(SILENCE)))
-    rec.wait_status(OPEN)
-    assert conn.wait(0.05) is Status.OPEN
-    conn.close()
-    assert conn.wait(0) is Status.CLOSED
+# --- stats() ---------------------------------------------------------------------------------
 
 
 def test_stats_counters(harness: Harness) -> None:
@@ -1196,186 +810,6 @@ def test_stats_before_anything_arrived(harness: Harness) -> None:
     assert (stats.messages_received, stats.bytes_received, stats.reconnect_count) == (0, 0, 0)
     assert stats.last_message_time is None
     assert not stats.connected
-
-
-# --- subscribe -------------------------------------------------------------------------------
-
-
-def test_subscribe_to_message_and_to_a_named_type(harness: Harness, rec: Recorder) -> None:
-    messages: list[str] = []
-    pings: list[str] = []
-    transport = FakeTransport(
-        FakeStream(b"data: a\n\nevent: ping\ndata: p\n\nevent: other\ndata: o\n\ndata: b\n\n"),
-        None,
-    )
-    conn = harness.connection(transport, start=False)
-    conn.subscribe("message", lambda event: messages.append(event.data))
-    conn.subscribe("ping", lambda event: pings.append(event.data))
-    conn.start()
-    ended(conn)
-    assert messages == ["a", "b"]
-    assert pings == ["p"]
-    assert rec.data == ["a", "p", "o", "b"]  # on_message sees every type
-
-
-def test_the_returned_unsubscribe_stops_only_that_handler(harness: Harness) -> None:
-    first: list[str] = []
-    second: list[str] = []
-    gate = Gate()
-    transport = FakeTransport(FakeStream(b"data: a\n\n", gate, b"data: b\n\n"), None)
-    conn = harness.connection(transport, start=False, record=False)
-    unsubscribe_first = conn.subscribe("message", lambda event: first.append(event.data))
-    conn.subscribe("message", lambda event: second.append(event.data))
-    conn.start()
-    gate.wait_reached()
-    unsubscribe_first()
-    gate.release()
-    ended(conn)
-    assert first == ["a"]
-    assert second == ["a", "b"]
-
-
-def test_unsubscribe_a_type_without_a_handler_removes_all_of_them(harness: Harness) -> None:
-    got: list[str] = []
-    gate = Gate()
-    transport = FakeTransport(FakeStream(b"data: a\n\n", gate, b"data: b\n\n"), None)
-    conn = harness.connection(transport, start=False, record=False)
-    conn.subscribe("message", lambda event: got.append("1:" + event.data))
-    conn.subscribe("message", lambda event: got.append("2:" + event.data))
-    conn.start()
-    gate.wait_reached()
-    conn.unsubscribe("message")
-    gate.release()
-    ended(conn)
-    assert got == ["1:a", "2:a"]
-
-
-def test_an_exception_in_a_subscriber_goes_to_on_error(harness: Harness, rec: Recorder) -> None:
-    boom = KeyError("handler bug")
-    after: list[str] = []
-
-    def handler(event: Event) -> None:
-        raise boom
-
-    transport = FakeTransport(FakeStream(b"data: a\n\n"), None)
-    conn = harness.connection(transport, start=False)
-    conn.subscribe("message", handler)
-    conn.subscribe("message", lambda event: after.append(event.data))
-    conn.start()
-    ended(conn)
-    assert rec.errors == [boom]
-    assert after == ["a"]
-
-
-def test_subscribe_rejects_a_handler_that_is_not_callable(harness: Harness) -> None:
-    conn = harness.connection(FakeTransport(), start=False)
-    with pytest.raises(TypeError, match="handler"):
-        conn.subscribe("message", "print")  # type: ignore[arg-type]
-
-
-# --- iteration -------------------------------------------------------------------------------
-
-
-def collect(conn: Connection) -> tuple[list[Event], Optional[BaseException]]:
-    events: list[Event] = []
-    try:
-        for event in conn.events(timeout=WAIT):
-            events.append(event)
-    except Exception as error:
-        return events, error
-    return events, None
-
-
-def test_iteration_yields_the_events_then_raises_the_final_error(harness: Harness) -> None:
-    broke = drop()
-    transport = FakeTransport(FakeStream(b"data: a\n\n", b"data: b\n\n", broke))
-    conn = harness.connection(transport, record=False, retry=0)
-    events, error = collect(conn)
-    assert [event.data for event in events] == ["a", "b"]
-    assert error is broke
-    assert conn.status is Status.FAILED
-
-
-def test_iteration_ends_quietly_when_the_connection_completes(harness: Harness) -> None:
-    transport = FakeTransport(FakeStream(b"data: a\n\n"), FakeStream(b"data: [DONE]\n\n"))
-    conn = harness.connection(transport, record=False, done=is_done)
-    events, error = collect(conn)
-    assert [event.data for event in events] == ["a"]
-    assert error is None
-    # A second iteration finds the end again instead of blocking.
-    assert collect(conn) == ([], None)
-
-
-def test_iteration_with_a_tiny_queue_loses_nothing(harness: Harness) -> None:
-    chunks = [b"id: %d\ndata: %d\n\n" % (n, n) for n in range(50)]
-    transport = FakeTransport(FakeStream(*chunks), None)
-    conn = harness.connection(transport, record=False, queue_size=1)
-    events, error = collect(conn)
-    assert [event.data for event in events] == [str(n) for n in range(50)]
-    assert error is None
-
-
-def ten_in_one_read() -> FakeTransport:
-    return FakeTransport(
-        FakeStream(b"".join(b"id: %d\ndata: %d\n\n" % (n, n) for n in range(10)), SILENCE)
-    )
-
-
-def test_a_loop_that_breaks_off_leaves_the_rest_of_the_batch_to_the_next(
-    harness: Harness,
-) -> None:
-    conn = harness.connection(ten_in_one_read(), record=False)
-    first = []
-    for event in conn.events(timeout=WAIT):
-        first.append(event.data)
-        if len(first) == 3:
-            break
-    second = []
-    for event in conn.events(timeout=WAIT):
-        second.append(event.data)
-        if event.data == "9":
-            break
-    assert (first, second) == (["0", "1", "2"], [str(n) for n in range(3, 10)])
-
-
-def test_close_inside_the_loop_ends_it_in_the_middle_of_a_batch(harness: Harness) -> None:
-    conn = harness.connection(ten_in_one_read(), record=False)
-    seen = []
-    for event in conn.events(timeout=WAIT):
-        seen.append(event.data)
-        if event.data == "3":
-            conn.close()
-    assert seen == ["0", "1", "2", "3"]
-    assert conn.status is Status.CLOSED
-
-
-def test_close_from_another_thread_stops_a_loop_in_the_middle_of_a_batch(
-    harness: Harness,
-) -> None:
-    conn = harness.connection(ten_in_one_read(), record=False)
-    seen = []
-    for event in conn.events(timeout=WAIT):
-        seen.append(event.data)
-        if event.data == "3":
-            closer = threading.Thread(target=conn.close)
-            closer.start()
-            closer.join(WAIT)
-    assert seen == ["0", "1", "2", "3"]
-
-
-def test_events_timeout_raises_timeout_error_when_nothing_comes(harness: Harness) -> None:
-    conn = harness.connection(FakeTransport(FakeStream(SILENCE)), record=False)
-    with pytest.raises(TimeoutError, match=URL):
-        next(conn.events(timeout=0.05))
-    assert conn.status in (Status.CONNECTING, Status.OPEN)
-
-
-def test_with_statement_closes(harness: Harness) -> None:
-    transport = FakeTransport(FakeStream(SILENCE))
-    with harness.connection(transport) as conn:
-        transport.wait_requests(1)
-    assert conn.status is Status.CLOSED
-    assert transport.closed >= 1
 
 
 # --- supervision -----------------------------------------------------------------------------
@@ -1431,7 +865,7 @@ def test_a_reader_that_keeps_dying_ends_in_retry_exhausted(harness: Harness) -> 
         assert len(transport.requests) == 3
         assert harness.fake_runtime.waits == [1.0, 2.0]
         assert errors[-1] is conn.error
-        eventually(lambda: manager.count() == 0, "the manager to forget the connection")
+        wait_until(lambda: manager.count() == 0, "the manager to forget the connection")
     finally:
         conn.close()
 
@@ -1452,35 +886,6 @@ def test_should_retry_raising_under_a_manager_ends_the_connection(harness: Harne
             # Part of the same bug: close() can meet a restarted reader thread not yet
             # started ("cannot join thread before it is started").
             pass
-
-
-def test_the_manager_passes_its_defaults_and_the_call_options(harness: Harness) -> None:
-    transport = FakeTransport(None)
-    manager = harness.manager(transport, headers={"Authorization": "t"})
-    conn = manager.create(URL, headers={"X-Call": "1"}, wait_open=False)
-    assert ended(conn) is Status.COMPLETED
-    assert transport.header(0, "Authorization") == "t"
-    assert transport.header(0, "X-Call") == "1"
-    eventually(lambda: manager.count() == 0, "the manager to forget the connection")
-
-
-def test_create_waits_for_the_open_stream(harness: Harness) -> None:
-    transport = FakeTransport(FakeStream(b"data: a\n\n", SILENCE))
-    manager = harness.manager(transport)
-    conn = manager.create(URL)
-    assert conn.status is Status.OPEN
-    assert manager.all() == [conn]
-    assert next(conn.events(timeout=WAIT)).data == "a"
-    conn.close()
-
-
-def test_create_raises_the_final_error_when_it_cannot_open(harness: Harness) -> None:
-    not_found = status_error(404)
-    manager = harness.manager(FakeTransport(not_found))
-    with pytest.raises(HTTPStatusError) as caught:
-        manager.create(URL)
-    assert caught.value is not_found
-    eventually(lambda: manager.count() == 0, "the manager to forget the connection")
 
 
 # --- the polling fallback --------------------------------------------------------------------
@@ -1570,37 +975,3 @@ def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorde
     assert conn.wait(1.0) is Status.COMPLETED
     assert rec.data == ["a"]
     assert rec.of("complete") == [conn]
-
-
-# --- internals that carry the guarantees above ---------------------------------------------
-
-
-def test_a_latch_releases_every_waiter_once_set_and_stays_set() -> None:
-    from sseclient_sync._dispatch import Latch as _Latch
-
-    latch = _Latch()
-    assert not latch.wait(0.01) and not latch.is_set()
-    released: list[bool] = []
-    waiters = [threading.Thread(target=lambda: released.append(latch.wait(WAIT))) for _ in range(5)]
-    for waiter in waiters:
-        waiter.start()
-    setters = [threading.Thread(target=latch.set) for _ in range(3)]  # set() is once-only
-    for setter in setters:
-        setter.start()
-    for thread in waiters + setters:
-        thread.join(WAIT)
-    assert released == [True] * 5
-    assert latch.is_set() and latch.wait(0) and latch.wait(None)
-
-
-def test_iterating_a_connection_read_by_callbacks_after_it_failed_raises_its_error(
-    harness: Harness, rec: Recorder
-) -> None:
-    # A connection with on_message makes no queue until somebody iterates; the first
-    # iteration after the end still finds the end, and the error.
-    transport = FakeTransport(FakeStream(b"data: a\n\n", drop()))
-    conn = harness.connection(transport, retry=0)
-    assert ended(conn) is FAILED
-    assert rec.data == ["a"]
-    events, error = collect(conn)
-    assert events == [] and isinstance(error, ConnectError)
