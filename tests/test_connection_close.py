@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 import pytest
-from support import WAIT, fast_manager
+from support import WAIT, fast_manager, wait_until
 
 from sseclient_sync import (
     Connection,
@@ -66,10 +66,10 @@ class Closer:
 
 
 def wait_for_thread_count(baseline: int) -> None:
-    deadline = time.monotonic() + WAIT
-    while threading.active_count() > baseline and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() <= baseline, [t.name for t in threading.enumerate()]
+    wait_until(
+        lambda: threading.active_count() <= baseline,
+        lambda: f"{baseline} threads; running: {[t.name for t in threading.enumerate()]}",
+    )
 
 
 def check_closed(conn: Connection, errors: List[BaseException], baseline: int) -> None:
@@ -228,10 +228,7 @@ def test_close_during_a_backoff_wait(server: SSEServer, manager: ConnectionManag
         on_error=errors.append,
     )
     server.wait_for_requests(1, timeout=WAIT)
-    deadline = time.monotonic() + WAIT
-    while conn.status is not Status.RECONNECTING and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert conn.status is Status.RECONNECTING
+    wait_until(lambda: conn.status is Status.RECONNECTING, "the reconnect after the 503")
     time.sleep(0.05)  # inside the 30 s wait
     assert len(errors) == 1  # the 503
     errors.clear()

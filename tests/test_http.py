@@ -153,6 +153,7 @@ def test_the_library_session_settles_settings_as_requests_does(
     # the environment it came from.
     ours = new_session()
     for environment in ENVIRONMENTS:
+        # No public list of the variables the session reads: clear the module's own.
         for name in _ENVIRONMENT_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
