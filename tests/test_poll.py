@@ -1,7 +1,7 @@
 """parse_poll_body (sseclient_sync/_poll.py): the polling fallback's JSON wire format, pure.
 
 The poll loop itself (headers, dedup, errors reported and polling going on) is tested with a
-fake transport in test_connection_fake.py.
+fake transport in test_reader.py.
 """
 
 from __future__ import annotations

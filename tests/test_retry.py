@@ -1,7 +1,7 @@
 """Retry (sseclient_sync/_retry.py): the reconnect policy as a pure, immutable value.
 
 Nothing here sleeps or opens a socket: the randomness is injected, so every wait is an exact
-number. How the connection applies the policy is tested in test_connection_fake.py.
+number. How the reader applies the policy is tested in test_reader.py.
 """
 
 from __future__ import annotations
