@@ -36,6 +36,7 @@ from _common import (
     percentile,
     preamble,
     print_table,
+    ratio,
 )
 from _peers import FLOOR, PEERS, STREAMERS, missing, versions
 
@@ -187,6 +188,7 @@ def main() -> int:
                     max(values) * 1000,
                     _difference(p50, floor_p50),
                     _difference(p99, floor_p99),
+                    f"{ratio(p50, floor_p50)} / {ratio(p99, floor_p99)}",
                     notes.mark(remark),
                 ]
             )
@@ -207,6 +209,7 @@ def main() -> int:
             "max ms",
             "p50 - floor's",
             "p99 - floor's",
+            "x floor p50 / p99",
             "check",
         ],
         rows,

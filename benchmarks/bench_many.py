@@ -29,9 +29,9 @@ the best of the rounds, delivery the worst.
 Target: at K=500, sseclient_sync's RSS per stream, CPU per event and p99 no worse than
 ld-eventsource's; K=2,000 complete.
 
-``--profile K`` instead profiles sseclient_sync with cProfile in every thread, on each
-thread's CPU clock: once opening K streams and closing them (set-up and teardown, per
-stream), once with the events (per event).
+``--profile N`` instead shows where sseclient_sync's time goes without contention: the CPU
+per stream of opening and closing N streams one after the other, and per wake of one stream
+of N events 2 ms apart, beside the floor's and ld-eventsource's; then a cProfile of each.
 
 Usage: ``python benchmarks/bench_many.py [--quick] [--sizes 50,200,500,2000] [--rounds N]``.
 """
@@ -330,7 +330,7 @@ def main() -> int:
     options.add_argument("--rate", type=float, default=10_000, help="events/s in all, at most")
     options.add_argument("--rounds", type=int, default=None, help="rounds (default 2)")
     options.add_argument("--clients", default=None, help="comma-separated, or 'all'")
-    options.add_argument("--profile", type=int, metavar="K", help="profile sseclient_sync")
+    options.add_argument("--profile", type=int, metavar="N", help="profile set-up and wakes")
     options.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.child:
@@ -350,7 +350,7 @@ def main() -> int:
     )
     if args.profile:
         with ServerProcess() as server:
-            profile(server.port, args.profile, events, interval_for(args.profile, args.rate))
+            profile(server.port, args.profile)
         return 0
     preamble(
         f"Many streams: each configuration a fresh process; {events} events per stream after a "
@@ -442,44 +442,64 @@ def main() -> int:
     return 0
 
 
-def profile(port: int, count: int, events: int, interval: float) -> None:
-    """Profile sseclient_sync: set-up and teardown of ``count`` streams, then a run with events."""
+def profile(port: int, count: int) -> None:
+    """Where sseclient_sync's time goes per stream set-up and per wake, without contention:
+    ``count`` streams opened and closed one after the other, then one stream of ``count``
+    events 2 ms apart (each its own wake); CPU beside the floor and ld-eventsource, then
+    cProfile (wall clock: one thread works at a time here)."""
     raise_fd_limit()
-    group = uuid.uuid4().hex
+    parked = f"http://127.0.0.1:{port}/timed?n=1&group=never"  # open, and never sends
+    trickle = f"http://127.0.0.1:{port}/timed?n={count}&interval=0.002"
+    manager = sse.ConnectionManager()
 
-    def set_up_only() -> None:
-        streams = Streams(count)
-        paths = [f"/timed?n={events}&interval={interval}&group={group}" for _ in range(count)]
-        urls = [f"http://127.0.0.1:{port}{path}" for path in paths]
-        manager = sse.ConnectionManager()
-        for index, url in enumerate(urls):
-            record = streams.recorder(index)
-            manager.create(
-                url,
-                retry=0,
-                on_open=lambda _conn: streams.opened(),
-                on_message=lambda event, record=record: record(event.data),
-                wait_open=False,
-            )
-        streams.all_open.wait(SLACK)
-        manager.shutdown()
+    def set_up_ours() -> None:
+        for _ in range(count):
+            manager.create(parked, retry=0, on_message=lambda _event: None).close()
 
-    stats = profile_all_threads(set_up_only, time.thread_time)
-    print(
-        f"sseclient_sync, {count} streams opened and closed (no events), cProfile in every thread"
-    )
-    print_profile(stats, count, "stream")
-    print()
-    results: Dict[str, Any] = {}
-    stats = profile_all_threads(
-        lambda: results.update(child(US, port, count, events, interval)), time.thread_time
-    )
-    received = max(1, results.get("events", 1))
-    print(
-        f"sseclient_sync, {count} streams with {events + 1} events each "
-        f"({received:,} received; set-up included), cProfile in every thread"
-    )
-    print_profile(stats, received, "event")
+    def set_up_floor() -> None:
+        for _ in range(count):
+            open_plain(port, parked[parked.index("/timed") :], SLACK).close()
+
+    def set_up_peer() -> None:
+        for _ in range(count):
+            with STREAMERS[TARGET_PEER].open(parked):
+                pass
+
+    def wakes_ours() -> None:
+        conn = manager.create(trickle, retry=0, on_message=lambda _event: None)
+        conn.wait(SLACK + count * 0.002)
+
+    def wakes_floor() -> None:
+        floor_each(open_plain(port, trickle[trickle.index("/timed") :], SLACK), lambda _: None)
+
+    def wakes_peer() -> None:
+        with STREAMERS[TARGET_PEER].open(trickle) as events:
+            for _event in events:
+                pass
+
+    preload(TARGET_PEER)
+    cases = [
+        ("set-up and close, per stream", count, (set_up_ours, set_up_floor, set_up_peer)),
+        ("per wake (one event per read)", count + 1, (wakes_ours, wakes_floor, wakes_peer)),
+    ]
+    rows: List[List[Cell]] = []
+    for label, per, runs in cases:
+        figures = []
+        for run in runs:
+            run()  # warm up
+            start = time.process_time()
+            run()
+            figures.append((time.process_time() - start) / per * 1e6)
+        rows.append(
+            [label, *figures, f"{figures[0] / figures[1]:.2f}x", f"{figures[0] / figures[2]:.2f}x"]
+        )
+    print(f"CPU us, {count} streams one after the other / one stream of {count} events 2 ms apart")
+    print_table(["", US, FLOOR, TARGET_PEER, "x floor", f"x {TARGET_PEER}"], rows)
+    for label, per, (ours, _, _) in cases:
+        print()
+        print(f"sseclient_sync, {label}: cProfile in every thread, wall clock")
+        print_profile(profile_all_threads(ours), per, "stream" if per == count else "wake")
+    manager.shutdown()
 
 
 if __name__ == "__main__":
