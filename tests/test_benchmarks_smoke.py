@@ -18,8 +18,10 @@ from typing import Dict, List, Sequence, Tuple
 import pytest
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-#: Each quick run takes a few seconds; this only catches a hang.
-TIMEOUT = 60.0
+#: Each quick run takes a few seconds (all of them together about 15 s on two cores); these
+#: only catch a hang, with room for a machine busy with other work.
+TIMEOUT = 150.0
+pytestmark = pytest.mark.timeout(TIMEOUT + 30)
 PEERS = ("ld-eventsource", "httpx-sse", "requests-sse", "sseclient-py")
 OURS = ("sseclient_sync, iteration", "sseclient_sync, on_message")
 
