@@ -1,4 +1,4 @@
-"""The values the library hands out: Event, Status (with its transition table) and Stats.
+"""The values the library hands out: Event, Comment, Status (with its transition table), Stats.
 
 Everything here is plain data with no I/O, so every other layer may import it.
 """
@@ -8,26 +8,55 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json as _json
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
-__all__ = ["TRANSITIONS", "Event", "Stats", "Status"]
+__all__ = ["TRANSITIONS", "Comment", "Event", "Stats", "Status"]
+
+_new_tuple = tuple.__new__
+_tuple_eq = tuple.__eq__
+_tuple_ne = tuple.__ne__
+_tuple_hash = tuple.__hash__
+#: Stands for "not given" in Event.replace(); typed Any so that each parameter keeps its type.
+_UNCHANGED: Any = object()
 
 
-@dataclasses.dataclass(frozen=True)
-class Event:
-    """One dispatched server-sent event.
+class Event(NamedTuple):
+    """One dispatched server-sent event: an immutable value, equal and hashed by its fields.
 
     ``event`` is the event type (``"message"`` when the stream named none), ``data`` the data
     buffer with its final line feed removed, ``id`` the last event ID in force when the event
     was dispatched (``None`` while the stream has never set one; an ``id:`` line persists over
     the events that follow it, as the spec defines), and ``retry`` the reconnection time in
     milliseconds if this event's own block carried a valid ``retry:`` field.
+
+    The parser makes one per event, so it is a tuple underneath (a tenth of the cost of a
+    frozen dataclass): it unpacks as ``event, data, id, retry``, but it is never equal to a
+    plain tuple or to another tuple type with the same items, only to an equal ``Event``.
     """
 
     event: str = "message"
     data: str = ""
     id: Optional[str] = None
     retry: Optional[int] = None
+
+    def replace(
+        self,
+        *,
+        event: str = _UNCHANGED,
+        data: str = _UNCHANGED,
+        id: Optional[str] = _UNCHANGED,
+        retry: Optional[int] = _UNCHANGED,
+    ) -> Event:
+        """A copy with the given fields changed (``TypeError`` names an unknown field)."""
+        return _new_tuple(
+            Event,
+            (
+                self[0] if event is _UNCHANGED else event,
+                self[1] if data is _UNCHANGED else data,
+                self[2] if id is _UNCHANGED else id,
+                self[3] if retry is _UNCHANGED else retry,
+            ),
+        )
 
     def json(self, **loads_kwargs: Any) -> Any:
         """Parse ``data`` as JSON (``json.loads`` keyword arguments are passed through)."""
@@ -59,6 +88,35 @@ class Event:
         data = self.data.replace("\r\n", "\n").replace("\r", "\n")
         lines.extend("data: " + line if line else "data:" for line in data.split("\n"))
         return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+    # Equal only to an Event: a tuple's own comparison would make Event("message", "x") equal
+    # to ("message", "x", None, None). Hashing stays the tuple's, consistent with ==.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Event):
+            return _tuple_eq(self, other)
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, Event):
+            return _tuple_ne(self, other)
+        return True if isinstance(other, tuple) else NotImplemented
+
+    def __hash__(self) -> int:
+        return _tuple_hash(self)
+
+
+class Comment(str):
+    """One comment line of a stream (a line that starts with a colon), without that colon.
+
+    ``":ping"`` gives ``Comment("ping")`` and ``": ping"`` gives ``Comment(" ping")``: the
+    text is kept verbatim, its leading space included. It is a ``str``, told apart from an
+    :class:`Event` by its type where the two come in one list (``SSEParser.feed_items``).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Comment({str.__repr__(self)})"
 
 
 def _check_single_line(what: str, value: str) -> None:

@@ -1,19 +1,22 @@
-"""Event, Status and its transition table, Stats: plain values, tested without any I/O."""
+"""Event, Comment, Status and its transition table, Stats: plain values, tested without any I/O."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import decimal
 import json
-from collections import deque
+import pickle
+from collections import deque, namedtuple
 from typing import Optional
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sseclient_sync import Event, SSEParser, Stats, Status
-from sseclient_sync._models import TRANSITIONS
+from sseclient_sync._models import TRANSITIONS, Comment
 
 # --- Event -------------------------------------------------------------------------------------
 
@@ -24,16 +27,95 @@ def test_event_defaults() -> None:
 
 
 def test_event_fields_in_order() -> None:
-    assert [field.name for field in dataclasses.fields(Event)] == ["event", "data", "id", "retry"]
+    assert Event._fields == ("event", "data", "id", "retry")
     assert Event("update", "x", "1", 5) == Event(event="update", data="x", id="1", retry=5)
+    assert Event("update", data="x") == Event(event="update", data="x", id=None, retry=None)
 
 
-def test_event_is_frozen_and_hashable() -> None:
+def test_event_constructor_rejects_unknown_and_extra_arguments() -> None:
+    with pytest.raises(TypeError, match="dta"):
+        Event(dta="x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Event("a", "b", "c", 1, 2)  # type: ignore[call-arg]
+
+
+def test_event_repr_names_every_field() -> None:
+    assert repr(Event(data="x")) == "Event(event='message', data='x', id=None, retry=None)"
+    assert repr(Event("t", "a\nb", "7", 30)) == "Event(event='t', data='a\\nb', id='7', retry=30)"
+
+
+def test_event_is_immutable() -> None:
     event = Event(data="x")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
-    assert hash(event) == hash(Event(data="x"))
-    assert len({event, Event(data="x"), Event(data="y")}) == 2
+    with pytest.raises(AttributeError):
+        event.extra = 1  # type: ignore[attr-defined]
+    assert not hasattr(event, "__dict__")
+    assert event == Event(data="x")
+
+
+def test_event_equality_and_hash_are_by_value() -> None:
+    event = Event(data="x", id="1")
+    assert event == Event(data="x", id="1")
+    assert not event != Event(data="x", id="1")  # noqa: SIM202 - __ne__ is its own method
+    assert event != Event(data="x", id="2")
+    assert hash(event) == hash(Event(data="x", id="1"))
+    assert len({event, Event(data="x", id="1"), Event(data="y")}) == 2
+
+
+def test_event_is_never_equal_to_a_plain_tuple() -> None:
+    # An Event is a tuple underneath; it must still compare as an Event, both ways round.
+    event = Event(data="x")
+    fields = ("message", "x", None, None)
+    assert tuple(event) == fields
+    assert event != fields
+    assert fields != event
+    assert not event == fields  # noqa: SIM201 - __eq__ is its own method
+    assert not fields == event  # noqa: SIM201
+    assert event not in [fields]
+    assert event != namedtuple("Other", "event data id retry")(*fields)
+
+
+def test_event_compares_equal_to_what_claims_equality() -> None:
+    # Anything else gets its say (NotImplemented), as with mock.ANY.
+    assert Event(data="x") == mock.ANY
+    assert Event(data="x") != "x"
+
+
+def test_event_unpacks_as_its_fields() -> None:
+    event_type, data, event_id, retry = Event("t", "d", "1", 5)
+    assert (event_type, data, event_id, retry) == ("t", "d", "1", 5)
+
+
+def test_event_pickles_and_copies() -> None:
+    event = Event("t", "d\n\u00e9", "1", 5)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        restored = pickle.loads(pickle.dumps(event, protocol))
+        assert restored == event
+        assert type(restored) is Event
+    assert copy.copy(event) == event
+    assert copy.deepcopy(event) == event
+    assert type(copy.deepcopy(event)) is Event
+
+
+def test_replace_changes_only_the_given_fields() -> None:
+    event = Event("t", "d", "1", 5)
+    assert event.replace(data="new") == Event("t", "new", "1", 5)
+    assert event.replace(event="u", id=None, retry=None) == Event("u", "d", None, None)
+    assert event.replace() == event
+    assert event == Event("t", "d", "1", 5)  # the original is untouched
+    assert type(event.replace(data="x")) is Event
+
+
+def test_replace_can_set_a_field_to_none() -> None:
+    assert Event(data="x", id="1", retry=5).replace(id=None, retry=None) == Event(data="x")
+
+
+def test_replace_rejects_an_unknown_field_by_name() -> None:
+    with pytest.raises(TypeError, match="dta"):
+        Event(data="x").replace(dta="y")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Event(data="x").replace("y")  # type: ignore[misc]
 
 
 def test_event_json_parses_data() -> None:
@@ -116,10 +198,31 @@ def test_event_encode_round_trips_through_the_parser(
 ) -> None:
     event = Event(event_type, data, event_id, retry)
     wire = event.encode()
-    expected = dataclasses.replace(event, data=data.replace("\r\n", "\n").replace("\r", "\n"))
+    expected = event.replace(data=data.replace("\r\n", "\n").replace("\r", "\n"))
     assert SSEParser().feed(wire) == [expected]
     parser = SSEParser()  # and fed one byte at a time
     assert [got for i in range(len(wire)) for got in parser.feed(wire[i : i + 1])] == [expected]
+
+
+# --- Comment -----------------------------------------------------------------------------------
+
+
+def test_comment_is_its_text() -> None:
+    comment = Comment(" ping")
+    assert isinstance(comment, str)
+    assert comment == " ping"
+    assert comment.startswith(" ")
+    assert str(comment) == " ping"
+
+
+def test_comment_repr_says_what_it_is() -> None:
+    assert repr(Comment(" ping")) == "Comment(' ping')"
+    assert repr(Comment("")) == "Comment('')"
+
+
+def test_comment_is_told_apart_from_an_event_by_type() -> None:
+    assert not isinstance(Comment("x"), Event)
+    assert not hasattr(Comment("x"), "__dict__")
 
 
 # --- Status ------------------------------------------------------------------------------------
