@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sseclient_sync import Event, EventTooLarge, SSEParser
-from sseclient_sync._parser import DEFAULT_MAX_EVENT_SIZE
+from sseclient_sync._parser import DEFAULT_MAX_EVENT_SIZE, Comment
 
 BOM = "\ufeff"
 TOO_LARGE = "<EventTooLarge>"  # stands for a raised EventTooLarge in an Outcome's items
 
-Item = Union[Event, str]
+Item = Union[Event, str]  # an Event, a Comment (a str) or TOO_LARGE
 
 
 def E(
@@ -29,11 +29,15 @@ def E(
     return Event(event=event, data=data, id=id, retry=retry)
 
 
+def C(text: str) -> Comment:
+    return Comment(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """Everything a parse produced: the events in order, with TOO_LARGE where EventTooLarge
-    was raised (its ``events`` come just before it), the indices in ``items`` of the events
-    feed_marking_ids marked as having their own id, and the parser's final state.
+    """Everything a parse produced: the events (and comments, fed by feed_items) in order, with
+    TOO_LARGE where EventTooLarge was raised (its ``events`` come just before it), the indices
+    in ``items`` of the events marked as having their own id, and the parser's final state.
 
     EventTooLarge carries no marks for its ``events``, so where the stream is cut decides
     which events can be marked once an error was raised: ``comparable`` leaves them out."""
@@ -52,16 +56,18 @@ class Outcome:
         return dataclasses.replace(self, marked=()) if TOO_LARGE in self.items else self
 
 
-def run(chunks: Sequence[bytes], **parser_options: object) -> Outcome:
-    """Feed ``chunks`` to a new parser, then ``feed(b"")`` until it has nothing left (the
-    events after an oversized one wait for the next call)."""
+def run(chunks: Sequence[bytes], *, comments: bool = False, **parser_options: object) -> Outcome:
+    """Feed ``chunks`` to a new parser (with feed_items if ``comments``, else with
+    feed_marking_ids), then ``b""`` until it has nothing left (the events after an oversized
+    one wait for the next call)."""
     parser = SSEParser(**parser_options)  # type: ignore[arg-type]
     items: List[Item] = []
     marked: List[int] = []
+    feed_call = parser.feed_items if comments else parser.feed_marking_ids
 
     def feed(chunk: bytes) -> bool:
         try:
-            events, own = parser.feed_marking_ids(chunk)
+            events, own = feed_call(chunk)
         except EventTooLarge as error:
             assert error.limit == parser.max_event_size
             items.extend(error.events)
@@ -86,18 +92,42 @@ def splittings(stream: bytes) -> Iterator[Tuple[str, List[bytes]]]:
 
 
 def check(
-    stream: Union[str, bytes], expected: Optional[Sequence[Item]] = None, **parser_options: object
+    stream: Union[str, bytes],
+    expected: Optional[Sequence[Item]] = None,
+    *,
+    comments: bool = False,
+    **parser_options: object,
 ) -> Outcome:
-    """Parse ``stream`` whole, one byte at a time and split in two at every offset; assert that
-    all give the same Outcome (events, errors, marks, last_event_id, retry) and, if given,
-    the ``expected`` items. Return the Outcome."""
+    """Parse ``stream`` whole, one byte at a time and split in two at every offset, with
+    feed_marking_ids and with feed_items; assert that all give the same Outcome (events,
+    errors, marks, last_event_id, retry), feed_items with the comments among the same events,
+    and, if given, the ``expected`` items (with comments if ``comments``). Return the Outcome
+    of the mode ``comments`` picks."""
     raw = stream.encode("utf-8") if isinstance(stream, str) else stream
-    reference = run([raw], **parser_options)
-    for name, chunks in splittings(raw):
-        assert run(chunks, **parser_options).comparable == reference.comparable, f"fed {name}"
+    outcomes = {}
+    for with_comments in (False, True):
+        reference = run([raw], comments=with_comments, **parser_options)
+        for name, chunks in splittings(raw):
+            got = run(chunks, comments=with_comments, **parser_options)
+            assert got.comparable == reference.comparable, f"fed {name}, comments={with_comments}"
+        outcomes[with_comments] = reference
+    events_only, with_items = outcomes[False], outcomes[True]
+    assert not any(isinstance(item, Comment) for item in events_only.items)
+    assert all(isinstance(item, (Event, Comment)) or item is TOO_LARGE for item in with_items.items)
+    assert [item for item in with_items.items if not isinstance(item, Comment)] == list(
+        events_only.items
+    )
+    assert (with_items.last_event_id, with_items.retry) == (
+        events_only.last_event_id,
+        events_only.retry,
+    )
+    outcome = outcomes[comments]
     if expected is not None:
-        assert list(reference.items) == list(expected)
-    return reference
+        assert list(outcome.items) == list(expected)
+        assert [type(item) for item in outcome.items] == [
+            str if item is TOO_LARGE else type(item) for item in expected
+        ]
+    return outcome
 
 
 # --- line ends ------------------------------------------------------------------------------
@@ -513,6 +543,114 @@ def test_feed_marking_ids_positions_are_within_each_call() -> None:
     assert parser.feed_marking_ids(b"") == ([], [])
 
 
+# --- comments, with feed_items ----------------------------------------------------------------
+
+
+def test_feed_items_gives_each_comment_verbatim_without_its_colon() -> None:
+    check(
+        ":Hello\n: ping\n:\n::x\n:data: y\n:  two spaces \n:\u00e9\u2028\U0001f389\n\n",
+        [
+            C("Hello"),
+            C(" ping"),
+            C(""),
+            C(":x"),
+            C("data: y"),
+            C("  two spaces "),
+            C("\u00e9\u2028\U0001f389"),
+        ],
+        comments=True,
+    )
+
+
+def test_comments_keep_their_place_among_the_events() -> None:
+    # A comment inside a block comes before that block's event, which its blank line ends.
+    stream = ": first\ndata: a\n: inside\n\n: between\n\ndata: b\n\n: last\n"
+    check(
+        stream,
+        [C(" first"), C(" inside"), E("a"), C(" between"), E("b"), C(" last")],
+        comments=True,
+    )
+
+
+def test_comment_lines_end_at_cr_lf_or_crlf() -> None:
+    check(":a\r:b\n:c\r\n\r\n:d\r\r", [C("a"), C("b"), C("c"), C("d")], comments=True)
+
+
+def test_a_comment_comes_out_in_the_feed_that_ends_its_line() -> None:
+    parser = SSEParser()
+    assert parser.feed_items(b": pi") == ([], [])
+    assert parser.feed_items(b"ng") == ([], [])
+    assert parser.feed_items(b"\r") == ([C(" ping")], [])  # a CR ends the line at once
+    assert parser.feed_items(b"\n") == ([], [])  # the rest of that CRLF: no blank line
+    assert parser.feed_items(b": two\n:three") == ([C(" two")], [])
+
+
+def test_comment_only_blocks_give_comments_and_no_events() -> None:
+    check(": keep-alive\n\n" * 3, [C(" keep-alive")] * 3, comments=True)
+
+
+def test_feed_and_feed_marking_ids_leave_comments_out() -> None:
+    stream = b": a\ndata: x\n: b\n\n:c\n"
+    assert SSEParser().feed(stream) == [E("x")]
+    assert SSEParser().feed_marking_ids(stream) == ([E("x")], [])
+    assert SSEParser().feed_items(stream) == ([C(" a"), C(" b"), E("x"), C("c")], [])
+
+
+def test_feed_items_marks_are_positions_in_its_items() -> None:
+    stream = "id: 1\ndata: a\n\n: c\ndata: b\n\nid: 2\n: d\ndata: c\n\n"
+    outcome = check(
+        stream, [E("a", id="1"), C(" c"), E("b", id="1"), C(" d"), E("c", id="2")], comments=True
+    )
+    assert outcome.marked == (0, 4)
+    assert SSEParser().feed_items(stream.encode()) == (list(outcome.items), [0, 4])
+
+
+def test_calls_of_feed_and_feed_items_may_be_mixed() -> None:
+    # Each call returns what its own bytes complete; only feed_items returns comments.
+    parser = SSEParser()
+    assert parser.feed(b": one\nid: 1\ndata: a\n") == []
+    assert parser.feed_items(b": two\n\n") == ([C(" two"), E("a", id="1")], [0 + 1])
+    assert parser.feed(b": three\ndata: b\n\n") == [E("b", id="1")]
+    assert parser.feed_marking_ids(b": four\nid: 2\ndata: c\n\n") == ([E("c", id="2")], [0])
+
+
+def test_comments_before_an_oversized_line_come_out_those_after_it_are_skipped() -> None:
+    big = "data: " + "x" * 40
+    stream = f"data: a\n\n: before\n{big}\n: skipped\ndata: more\n\n: after\ndata: b\n\n"
+    check(
+        stream,
+        [E("a"), C(" before"), TOO_LARGE, C(" after"), E("b")],
+        comments=True,
+        max_event_size=20,
+    )
+
+
+def test_comments_before_data_that_passes_the_limit_come_out() -> None:
+    stream = (
+        ": one\ndata: 1234\n: two\ndata: 1234\n: three\n" + "data: 1234\n" * 3 + ": no\n\n:yes\n"
+    )
+    check(
+        stream,
+        [C(" one"), C(" two"), C(" three"), TOO_LARGE, C("yes")],
+        comments=True,
+        max_event_size=20,
+    )
+
+
+def test_event_too_large_from_feed_items_carries_the_comments_before_it() -> None:
+    parser = SSEParser(max_event_size=20)
+    with pytest.raises(EventTooLarge) as caught:
+        parser.feed_items(b"data: a\n\n: note\ndata: " + b"x" * 30 + b"\n\n: next\n")
+    assert caught.value.events == [E("a"), C(" note")]
+    assert [type(item) for item in caught.value.events] == [Event, Comment]
+    assert parser.feed_items(b"") == ([C(" next")], [])
+
+
+def test_a_comment_line_past_the_limit_is_too_large() -> None:
+    stream = ":" + "c" * 30 + "\n: skipped\n\n: ok\ndata: b\n\n"
+    check(stream, [TOO_LARGE, C(" ok"), E("b")], comments=True, max_event_size=20)
+
+
 # --- the spec's own examples ------------------------------------------------------------------
 
 
@@ -662,6 +800,40 @@ def test_two_oversized_events_in_one_feed_raise_twice() -> None:
 
 def test_oversized_event_at_end_of_stream() -> None:
     check("data: a\n\ndata: " + "x" * 40, [E("a"), TOO_LARGE], max_event_size=20)
+
+
+def test_events_at_exactly_the_limit_pass_however_many_came_before() -> None:
+    # Sizes are counted only near the limit; whatever came before, an event or a line of
+    # exactly the limit passes and one character more does not, fed in pieces of any size.
+    limit = 50
+    fits = "id: 1\ndata: " + "a" * 24 + "\ndata: " + "b" * 24 + "\n\n"  # data: 25 + 25
+    long_line = "data: " + "c" * 44 + "\n\n"  # a line of 50
+    data_over = "data: " + "a" * 24 + "\ndata: " + "b" * 25 + "\n\n"  # data: 25 + 26
+    line_over = "data: " + "c" * 45 + "\n\n"
+    stream = ((fits + ": c\n" + long_line) * 40 + data_over + fits + line_over + fits).encode()
+    fitting, line = E("a" * 24 + "\n" + "b" * 24, id="1"), E("c" * 44, id="1")
+    expected = [fitting, line] * 40 + [TOO_LARGE, fitting, TOO_LARGE, fitting]
+    for size in (1, 2, 7, 13, 49, 50, 51, 64, 333, 4096, len(stream)):
+        chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        assert list(run(chunks, max_event_size=limit).items) == expected, f"pieces of {size}"
+
+
+def test_a_data_line_spanning_many_feeds_keeps_its_value() -> None:
+    value = "".join(chr(0x41 + i % 26) for i in range(100_000))
+    heads = {"data: ": "", "data:": "", "data:  ": " ", "data:: ": ": "}
+    for head, kept in heads.items():
+        raw = (head + value + "\n\n").encode()
+        want = kept + value
+        for first in (1, 3, 5, 6, 7, 1000):  # the first piece ends inside or after "data: "
+            chunks = [raw[:first]] + [raw[i : i + 1000] for i in range(first, len(raw), 1000)]
+            assert run(chunks).items == (E(want),), f"{head!r}, first piece of {first}"
+
+
+def test_other_lines_spanning_many_feeds_keep_their_value() -> None:
+    value = "v" * 50_000
+    raw = f"event: {value}\nid: {value}\n:{value}\ndata{value}\ndata: x\n\n".encode()
+    chunks = [raw[i : i + 999] for i in range(0, len(raw), 999)]
+    assert run(chunks, comments=True).items == (C(value), E("x", value, value))
 
 
 def test_no_limit_with_none() -> None:
@@ -823,6 +995,50 @@ def test_random_streams_parse_back_to_their_events(
     assert run([raw], last_event_id=initial_id) == outcome
 
 
+def items_by_model(
+    lines: List[str], events: List[Event], own_ids: List[bool]
+) -> Tuple[List[Item], Tuple[int, ...]]:
+    """What feed_items gives for ``lines`` (from encoded_by_hand, where a comment is a line
+    that starts with a colon and a block dispatches if it has a data line): the comments in
+    place among ``events``, and the positions of those with ``own_ids``."""
+    items: List[Item] = []
+    marked: List[int] = []
+    pending = iter(zip(events, own_ids))
+    has_data = False
+    for line in lines:
+        if line.startswith(":"):
+            items.append(Comment(line[1:]))
+        elif not line:
+            if has_data:
+                event, own = next(pending)
+                if own:
+                    marked.append(len(items))
+                items.append(event)
+            has_data = False
+        elif line.startswith("data"):
+            has_data = True
+    return items, tuple(marked)
+
+
+@PROPERTY_SETTINGS
+@given(st.data(), event_lists(), st.booleans(), st.one_of(st.none(), line_text))
+def test_random_streams_with_comments_parse_back_to_their_items(
+    data: st.DataObject,
+    events: List[Tuple[str, str, Optional[str], Optional[int]]],
+    bom: bool,
+    initial_id: Optional[str],
+) -> None:
+    lines = data.draw(encoded_by_hand(events))
+    raw = ((BOM if bom else "") + data.draw(with_line_ends(lines))).encode("utf-8")
+    want, last_id, last_retry = expected_events(events, initial_id)
+    items, marked = items_by_model(lines, want, [event[2] is not None for event in events])
+    outcome = run(cut(data, raw), comments=True, last_event_id=initial_id)
+    assert list(outcome.items) == items
+    assert outcome.marked == marked
+    assert (outcome.last_event_id, outcome.retry) == (last_id, last_retry)
+    assert run([raw], comments=True, last_event_id=initial_id) == outcome
+
+
 # A model of max_event_size, block by block: a block goes over the limit at its first line
 # longer than the limit, or at the data line that takes the data past it; everything from
 # there to the block's blank line is skipped, a retry read before still applies, its id not.
@@ -846,7 +1062,7 @@ LIMIT_LINES = st.sampled_from(
 
 
 def model_with_limit(
-    blocks: List[List[str]], limit: int
+    blocks: List[List[str]], limit: int, comments: bool = False
 ) -> Tuple[List[Item], Optional[str], Optional[int]]:
     items: List[Item] = []
     last_id: Optional[str] = None
@@ -859,6 +1075,10 @@ def model_with_limit(
             if len(line) > limit:
                 over = True
                 break
+            if line.startswith(":"):
+                if comments:
+                    items.append(Comment(line[1:]))
+                continue
             name, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
             if name == "data":
@@ -899,3 +1119,7 @@ def test_limit_gives_the_same_outcome_however_the_stream_is_cut(
     assert run(cut(data, raw), max_event_size=limit).comparable == whole.comparable
     bytewise = run([raw[i : i + 1] for i in range(len(raw))], max_event_size=limit)
     assert bytewise.comparable == whole.comparable
+    items, _, _ = model_with_limit(blocks, limit, comments=True)
+    with_comments = run(cut(data, raw), comments=True, max_event_size=limit)
+    assert list(with_comments.items) == items
+    assert (with_comments.last_event_id, with_comments.retry) == (last_id, retry)
