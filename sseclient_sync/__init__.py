@@ -29,13 +29,14 @@ from ._manager import (
     get_sse_connection_count,
     is_sse_connection_open,
 )
-from ._models import Event, Stats, Status
+from ._models import Comment, Event, Stats, Status
 from ._parser import SSEParser
 from ._retry import Retry
 from ._version import __version__
 
 __all__ = [
     "CallbackError",
+    "Comment",
     "ConnectError",
     "Connection",
     "ConnectionManager",

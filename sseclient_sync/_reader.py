@@ -339,7 +339,8 @@ class Reader:
                     f"the stream from {self.url}: {error}",
                     url=self.url,
                     limit=error.limit,
-                    events=error.events,
+                    # from feed_items, the comments before the oversized event are among them
+                    events=[item for item in error.events if type(item) is Event],
                 )
                 too_large.__cause__ = error
                 return too_large
