@@ -5,9 +5,9 @@ that starts again from an older point after a reconnect. Within one stream a rep
 the server's business and is delivered. Pure: no threads, no I/O.
 
 Memory is bounded and small: the filter keeps the hashes of the latest ``window`` distinct
-ids of earlier streams in a set (about 90 bytes each), and the current stream's hashes in
-an array (8 bytes each) that joins the set when the next stream begins: work proportional
-to the ids of the last stream, never a rebuild. The trade-off: a server that replays more
+ids of earlier streams in a set (about 90 bytes each), and the latest ids of the current
+stream in a list that joins the set when the next stream begins: work proportional to the
+window, never a rebuild of everything seen. The trade-off: a server that replays more
 than ``window`` events after a reconnect repeats the oldest of them. A hash collision could
 drop an event; with 64-bit hashes over a window of a thousand ids that is about one in
 10^16 per event.
@@ -15,7 +15,6 @@ drop an event; with 64-bit hashes over a window of a thousand ids that is about 
 
 from __future__ import annotations
 
-import array
 import collections
 import operator
 from typing import Optional, Sequence
@@ -30,6 +29,7 @@ DEDUP_WINDOW = 512
 
 _NO_EVENT_YET = "\0"  # no event id contains NUL: "this stream has had no event yet"
 _event_id = operator.attrgetter("id")
+_TRIM_SLACK = 256  # how far the current stream's ids may outgrow the window before a trim
 
 
 class ReplayFilter:
@@ -42,7 +42,7 @@ class ReplayFilter:
         self.window = window
         self._earlier: set[int] = set()  # hashes of ids earlier streams delivered
         self._order: collections.deque[int] = collections.deque()  # the same, oldest first
-        self._current = array.array("q")  # hashes of ids the current stream delivered
+        self._current: list[Optional[str]] = []  # the latest own ids of the current stream
         self._evicted = 0
         self._previous_id: Optional[str] = _NO_EVENT_YET
 
@@ -53,7 +53,7 @@ class ReplayFilter:
     def begin_stream(self) -> None:
         """A new stream begins: what came before it may be replayed in it."""
         earlier, order = self._earlier, self._order
-        for value in self._current[-self.window :]:
+        for value in map(hash, filter(None, self._current[-self.window :])):
             if value not in earlier:
                 earlier.add(value)
                 order.append(value)
@@ -65,7 +65,7 @@ class ReplayFilter:
             # A set keeps the slots of what it lost, and grows for them: start afresh, once
             # per window's worth of evictions.
             self._earlier, self._evicted = set(order), 0
-        self._current = array.array("q")
+        self._current = []
         self._previous_id = _NO_EVENT_YET
 
     def filter(self, events: list[Event], own_ids: Sequence[int]) -> list[Event]:
@@ -76,16 +76,17 @@ class ReplayFilter:
         if not events:
             return events
         if own_ids:
-            if len(own_ids) == len(events):
-                ids = list(map(_event_id, events))
-            else:
-                ids = [events[index].id for index in own_ids]
-            hashes = list(map(hash, filter(None, ids)))  # C loops: no Python code per event
-            if self._earlier and not self._earlier.isdisjoint(hashes):
-                events = self._without_replays(events, own_ids)
+            # C loops only: no Python code runs per event. The ids are hashed when the next
+            # stream begins, and only the latest window of them.
             current = self._current
-            current.extend(hashes)
-            if len(current) > 2 * self.window:
+            if len(own_ids) == len(events):
+                current.extend(map(_event_id, events))
+            else:
+                current.extend([events[index].id for index in own_ids])
+            earlier = self._earlier
+            if earlier and not earlier.isdisjoint(map(hash, filter(None, map(_event_id, events)))):
+                events = self._without_replays(events, own_ids)
+            if len(current) > self.window + _TRIM_SLACK:
                 del current[: -self.window]  # in bulk, rather than one eviction per event
         if events:
             self._previous_id = events[-1].id
