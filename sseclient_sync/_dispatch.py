@@ -222,8 +222,11 @@ class Dispatcher:
                         break
                     self.call_user(handler, event)
         elif on_message is not None:
-            for event in events:  # the common callback path, without a wrapper call per event
-                if self._stop.is_set():
+            # The common callback path, without a wrapper call per event; the latch's flag is
+            # read directly, which costs a third of an is_set() call.
+            stop = self._stop
+            for event in events:
+                if stop._is_set:
                     break
                 try:
                     on_message(event)
