@@ -12,15 +12,16 @@ import atexit
 import logging
 import threading
 import weakref
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin
-
-import requests
 
 from ._connection import Connection
 from ._http import new_session
 from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "ConnectionManager",
