@@ -614,3 +614,35 @@ def test_the_llm_recipes_run_as_scripts_with_their_own_server(name: str) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello! How can I help?\n"
+
+
+# --- subscription.py --------------------------------------------------------------------------
+
+
+def test_subscription_sends_the_body_again_with_a_fresh_url_and_token(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = load("subscription")
+    url = example.serve_demo(server)
+    assert example.main(url) == [f"price {n}" for n in range(100, 106)]
+    out = capsys.readouterr().out
+    assert out.count("(keep-alive ping)") == 2
+    first, second = server.requests[:2]
+    assert (first.method, first.body, first.query) == ("REPORT", example.QUERY, {})
+    assert (second.method, second.body, second.query) == ("REPORT", example.QUERY, {"sig": ["1"]})
+    assert second.header("Authorization") == "Bearer token-1"
+
+
+def test_subscription_runs_as_a_script_with_its_own_server() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "subscription.py")],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "(keep-alive ping)", "price 100", "price 101", "price 102",
+        "(keep-alive ping)", "price 103", "price 104", "price 105",
+    ]
