@@ -55,6 +55,9 @@ from sseclient_sync import (
     SSEError,
     Status,
 )
+from sseclient_sync._dispatch import Dispatcher, Latch
+from sseclient_sync._options import DEFAULT_RUNTIME, build_options
+from sseclient_sync._reader import Lifecycle
 from sseclient_sync._replay import DEDUP_WINDOW
 
 harness = pytest.fixture(new_harness, name="harness")
@@ -975,3 +978,25 @@ def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorde
     assert conn.wait(1.0) is Status.COMPLETED
     assert rec.data == ["a"]
     assert rec.of("complete") == [conn]
+
+
+# --- the status table is enforced -------------------------------------------------------------
+
+
+def _lifecycle() -> Lifecycle:
+    stop = Latch()
+    return Lifecycle(stop, Dispatcher(URL, build_options(URL, {}), stop), DEFAULT_RUNTIME)
+
+
+def test_an_illegal_status_change_is_a_bug_and_raises() -> None:
+    life = _lifecycle()
+    life.set_status(Status.POLLING)
+    with pytest.raises(AssertionError, match="polling -> open"):
+        life.set_status(Status.OPEN)
+
+
+def test_nothing_moves_a_connection_out_of_a_final_status() -> None:
+    life = _lifecycle()
+    life.set_status(Status.CLOSED)
+    life.set_status(Status.OPEN)  # a reader finishing its step after close(): too late
+    assert life.status is Status.CLOSED
