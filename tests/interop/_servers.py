@@ -5,6 +5,9 @@ test gets it, and is gone, with every process of its group, when it is stopped.
 A server gets its port one of three ways, whichever it supports: it binds port 0 and writes
 the port to a file (``port-file``), it inherits a socket the test bound to port 0 (``fd``), or
 it is given a free port and started again on another one when the bind fails (``port``).
+
+The client-side checks all the interop tests share are here too: that a stream noticed a
+silence in time, that ``close()`` returned at once and left no socket to the server.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import time
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+import sseclient_sync as sse
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
@@ -136,7 +141,7 @@ class RunningServer:
 
     def stop(self) -> None:
         """Signal the process group, then kill it after ``STOP_BOUND``; the backend after."""
-        _stop_group(self.process, self.spec.stop_signal)
+        stop_group(self.process, self.spec.stop_signal)
         if self.backend is not None:
             self.backend.stop()
 
@@ -154,7 +159,7 @@ def start(spec: ServerSpec, workdir: Path) -> RunningServer:
             failure = _wait_ready(server)
             if failure is None:
                 return server
-            _stop_group(server.process, spec.stop_signal)  # the backend stays up for a retry
+            stop_group(server.process, spec.stop_signal)  # the backend stays up for a retry
             if not (spec.port_mode == "port" and "in use" in server.log_tail()):
                 raise RuntimeError(f"{spec.name} did not start: {failure}\n{server.log_tail()}")
         raise RuntimeError(f"{spec.name}: no free port after {attempts} attempts")
@@ -239,7 +244,9 @@ def _get_status(port: int, path: str) -> int:
         connection.close()
 
 
-def _stop_group(process: subprocess.Popen[bytes], stop_signal: int) -> None:
+def stop_group(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM) -> None:
+    """Send ``stop_signal`` to the process group of ``process``, wait up to ``STOP_BOUND``,
+    then kill whatever is left of the group."""
     if process.poll() is None:
         try:
             os.killpg(process.pid, stop_signal)
@@ -475,3 +482,68 @@ SERVERS: list[ServerSpec] = [
         for mode in NGINX_MODES
     ),
 ]  # fmt: skip
+
+
+# --- Client-side checks ----------------------------------------------------------------------
+
+
+def is_done(event: sse.Event) -> bool:
+    """The end marker every route sends last."""
+    return event.data == "[DONE]"
+
+
+def client_sockets_to(port: int) -> int:
+    """How many TCP sockets this process holds open to ``port``: the inodes of our fds that
+    /proc/self/net/tcp{,6} lists with that remote port."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed since the listing
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as file:
+                rows = file.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def assert_silence_noticed(
+    first_at: float, errors: list[tuple[float, BaseException]], context: object = None
+) -> None:
+    """The first of ``errors`` (what on_error got, with the time) is a ReadTimeout, noticed
+    0.4 to 1.5 s after the event before the silence arrived at ``first_at``; ``context`` goes
+    into the message when no error came."""
+    detail = "" if context is None else f"; {context}"
+    assert errors, f"no error reached on_error{detail}"
+    noticed_at, error = errors[0]
+    assert isinstance(error, sse.ReadTimeout), repr(error)
+    silence = noticed_at - first_at
+    assert 0.4 <= silence <= 1.5, f"the silence was noticed after {silence:.2f}s"
+
+
+def assert_close_returns_at_once(conn: sse.Connection, port: int, first_within: float) -> None:
+    """``conn`` streams a route that goes silent after its first event: once the reader is
+    blocked in its read, on the one socket to ``port``, close() returns within 100 ms and
+    leaves the connection CLOSED."""
+    try:
+        first = next(iter(conn.events(timeout=first_within)))
+        assert first.data == "first"
+        time.sleep(0.1)  # the reader is blocked in its read by now
+        assert client_sockets_to(port) == 1
+    finally:
+        started = time.monotonic()
+        conn.close()
+        took = time.monotonic() - started
+    assert took < 0.1, f"close() took {took:.3f}s"
+    assert conn.status is sse.Status.CLOSED

@@ -1,5 +1,6 @@
 """What the TLS and proxy tests share: certificates from trustme, our own HTTPS server scripted
-like the uvicorn app, and the real servers (uvicorn, proxy.py) as subprocesses.
+like the uvicorn app, the real servers (uvicorn, proxy.py) as subprocesses, and the read of a
+stream that goes silent.
 
 The one rule this module owns: every server a test uses runs on 127.0.0.1 on a port the OS
 chose, answers before the test gets it, and is gone (its whole process group, or every
@@ -11,25 +12,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
-import os
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import trustme
+from _servers import START_BOUND, is_done, stop_group
 
 import sseclient_sync as sse
 from sseclient_sync.testing import RecordedRequest, Reply, Silence, SSEServer
 
 HERE = Path(__file__).resolve().parent
-#: How long a subprocess server gets to listen and answer, and to stop before it is killed.
-START_BOUND = 30.0
-STOP_BOUND = 3.0
+FAST_RETRY = sse.Retry(max_attempts=3, delay=0.05, jitter=0)
+#: The bound on reading a whole test stream.
+PER_EVENT = 5.0
 
 
 # --- Certificates -------------------------------------------------------------------------
@@ -140,16 +140,8 @@ class Process:
             return ""
 
     def stop(self) -> None:
-        """Terminate the process group; kill it if it has not ended within STOP_BOUND."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_BOUND)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(STOP_BOUND)
+        """Terminate the process group; kill what is left of it after STOP_BOUND."""
+        stop_group(self.process)
 
 
 def _start(
@@ -270,32 +262,22 @@ def tls_sseserver(files: TLSFiles, require_client_cert: bool = False) -> Iterato
 # --- Client-side checks -------------------------------------------------------------------
 
 
-def client_sockets_to(port: int) -> int:
-    """How many TCP sockets this process holds open to ``port`` (Linux: our fds' inodes that
-    /proc/self/net/tcp lists with that remote port)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue  # closed since the listing
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    count = 0
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        with contextlib.suppress(OSError), open(table, encoding="ascii") as file:
-            for row in file.read().splitlines()[1:]:
-                fields = row.split()
-                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-                    count += 1
-    return count
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``condition`` for up to ``timeout`` seconds; whether it came to hold."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
+def read_through_a_silence(
+    url: str, **options: Any
+) -> tuple[list[tuple[float, str]], list[tuple[float, BaseException]]]:
+    """Stream ``url``, a /silent route, with read_timeout=0.5 and FAST_RETRY to its [DONE]:
+    the events' data and the errors on_error got, each with the time it came."""
+    errors: list[tuple[float, BaseException]] = []
+    arrived: list[tuple[float, str]] = []
+    with sse.create_sse_connection(
+        url,
+        **options,
+        timeout=10,
+        read_timeout=0.5,
+        retry=FAST_RETRY,
+        done=is_done,
+        on_error=lambda error: errors.append((time.monotonic(), error)),
+    ) as conn:
+        for event in conn.events(timeout=PER_EVENT):
+            arrived.append((time.monotonic(), event.data))
+    return arrived, errors

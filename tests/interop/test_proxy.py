@@ -8,31 +8,32 @@ variables. Through it: events arrive, silence past ``read_timeout`` is noticed a
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Iterator
 
 import pytest
+from _servers import (
+    assert_close_returns_at_once,
+    assert_silence_noticed,
+    client_sockets_to,
+    is_done,
+    wait_until,
+)
 from _tls_proxy import (
+    FAST_RETRY,
+    PER_EVENT,
     Process,
     TLSFiles,
-    client_sockets_to,
     make_tls_files,
+    read_through_a_silence,
     route_like_the_app,
     start_proxy,
     tls_sseserver,
-    wait_until,
 )
 
 import sseclient_sync as sse
 from sseclient_sync.testing import SSEServer
 
-FAST_RETRY = sse.Retry(max_attempts=3, delay=0.05, jitter=0)
-PER_EVENT = 5.0
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-
-
-def is_done(event: sse.Event) -> bool:
-    return event.data == "[DONE]"
 
 
 @pytest.fixture(scope="module")
@@ -121,26 +122,11 @@ def test_a_stream_through_the_proxy(
 def test_silence_past_read_timeout_through_the_proxy(
     proxy: Process, origin: SSEServer, through: dict[str, Any], tls_files: TLSFiles
 ) -> None:
-    errors: list[tuple[float, BaseException]] = []
-    arrived: list[tuple[float, str]] = []
-    with sse.create_sse_connection(
-        f"{origin.url}/silent",
-        timeout=10,
-        read_timeout=0.5,
-        retry=FAST_RETRY,
-        done=is_done,
-        on_error=lambda error: errors.append((time.monotonic(), error)),
-        **through,
-        **options_for(origin, tls_files),
-    ) as conn:
-        for event in conn.events(timeout=PER_EVENT):
-            arrived.append((time.monotonic(), event.data))
+    arrived, errors = read_through_a_silence(
+        f"{origin.url}/silent", **through, **options_for(origin, tls_files)
+    )
     assert [data for _, data in arrived] == ["first", "second"]
-    assert errors, "no error reached on_error"
-    noticed_at, error = errors[0]
-    assert isinstance(error, sse.ReadTimeout), repr(error)
-    silence = noticed_at - arrived[0][0]
-    assert 0.4 <= silence <= 1.5, f"the silence was noticed after {silence:.2f}s"
+    assert_silence_noticed(arrived[0][0], errors)
     assert [r.header("last-event-id") for r in origin.requests] == [None, "1"]
     assert_went_through(proxy, origin)
 
@@ -157,17 +143,7 @@ def test_close_while_blocked_through_the_proxy(
         **through,
         **options_for(origin, tls_files),
     )
-    try:
-        first = next(iter(conn.events(timeout=PER_EVENT)))
-        assert first.data == "first"
-        time.sleep(0.1)  # the reader is blocked in its read by now
-        assert client_sockets_to(proxy.port) == 1
-    finally:
-        started = time.monotonic()
-        conn.close()
-        took = time.monotonic() - started
-    assert took < 0.1, f"close() took {took:.3f}s"
-    assert conn.status is sse.Status.CLOSED
+    assert_close_returns_at_once(conn, proxy.port, PER_EVENT)
     assert wait_until(lambda: client_sockets_to(proxy.port) == 0, 1.0), "a socket was left"
     assert wait_until(lambda: origin.open_connections == 0, 2.0), "the proxy kept the upstream"
     assert_went_through(proxy, origin)

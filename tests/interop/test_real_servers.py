@@ -16,7 +16,14 @@ from http import HTTPStatus
 from typing import Any, Optional
 
 import pytest
-from _servers import RunningServer, wait_until
+from _servers import (
+    RunningServer,
+    assert_close_returns_at_once,
+    assert_silence_noticed,
+    client_sockets_to,
+    is_done,
+    wait_until,
+)
 
 import sseclient_sync as sse
 
@@ -25,11 +32,6 @@ LAG_BOUND = 0.15
 FAST_RETRY = sse.Retry(max_attempts=3, delay=0.05)
 #: The most events a check reads: every route sends far fewer.
 EVENT_CAP = 50
-
-
-def is_done(event: sse.Event) -> bool:
-    """The end marker every route sends last."""
-    return event.data == "[DONE]"
 
 
 def new_key() -> str:
@@ -56,32 +58,6 @@ def drain(
 def data_of(got: list[tuple[float, sse.Event]]) -> list[str]:
     """The data of the events, in order."""
     return [event.data for _, event in got]
-
-
-def client_sockets_to(port: int) -> int:
-    """How many TCP sockets this process holds open to ``port``: the inodes of our fds that
-    /proc/self/net/tcp{,6} lists with that remote port."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue  # closed since the listing
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    count = 0
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as file:
-                rows = file.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if remote_port == port and fields[9] in inodes:
-                count += 1
-    return count
 
 
 def test_framing_is_as_named(real_server: RunningServer) -> None:
@@ -154,11 +130,7 @@ def test_silence_past_read_timeout_reconnects(real_server: RunningServer) -> Non
         stats = conn.stats()
     assert error is None, error
     assert data_of(got) == ["first", "second"]
-    assert errors, f"no error reached on_error; {stats}"
-    noticed_at, timeout_error = errors[0]
-    assert isinstance(timeout_error, sse.ReadTimeout), repr(timeout_error)
-    silence = noticed_at - got[0][0]
-    assert 0.4 <= silence <= 1.5, f"the silence was noticed after {silence:.2f}s"
+    assert_silence_noticed(got[0][0], errors, stats)
     requests = real_server.requests(key)
     assert [entry["last_event_id"] for entry in requests] == [None, "1"], requests
     assert stats.reconnect_count == 1, stats
@@ -176,17 +148,7 @@ def test_close_while_blocked_returns_at_once(real_server: RunningServer) -> None
         read_timeout=30,
         retry=FAST_RETRY,
     )
-    try:
-        first = next(iter(conn.events(timeout=3)))
-        assert first.data == "first"
-        time.sleep(0.1)  # the reader is blocked in its read by now
-        assert client_sockets_to(real_server.port) == 1
-    finally:
-        started = time.monotonic()
-        conn.close()
-        took = time.monotonic() - started
-    assert took < 0.1, f"close() took {took:.3f}s"
-    assert conn.status is sse.Status.CLOSED
+    assert_close_returns_at_once(conn, real_server.port, 3)
     left = wait_until(lambda: client_sockets_to(real_server.port) == 0, 1.0)
     assert left, f"{client_sockets_to(real_server.port)} sockets to the server left after close()"
 

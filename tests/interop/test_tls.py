@@ -16,21 +16,25 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
-from _tls_proxy import (
-    TLSFiles,
+from _servers import (
+    assert_close_returns_at_once,
+    assert_silence_noticed,
     client_sockets_to,
+    is_done,
+    wait_until,
+)
+from _tls_proxy import (
+    FAST_RETRY,
+    PER_EVENT,
+    TLSFiles,
     make_tls_files,
+    read_through_a_silence,
     start_uvicorn,
     tls_sseserver,
-    wait_until,
 )
 
 import sseclient_sync as sse
 from sseclient_sync.testing import SSEServer
-
-FAST_RETRY = sse.Retry(max_attempts=3, delay=0.05, jitter=0)
-#: The bound on reading a whole test stream.
-PER_EVENT = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +46,6 @@ class HTTPS:
     url: str
     port: int
     ours: Optional[SSEServer] = None
-
-
-def is_done(event: sse.Event) -> bool:
-    return event.data == "[DONE]"
 
 
 @pytest.fixture(scope="module")
@@ -152,25 +152,9 @@ def test_an_error_status_with_an_open_body_surfaces_at_once(
 def test_silence_past_read_timeout_is_noticed_and_resumed(
     https: HTTPS, tls_files: TLSFiles
 ) -> None:
-    errors: list[tuple[float, BaseException]] = []
-    arrived: list[tuple[float, str]] = []
-    with sse.create_sse_connection(
-        f"{https.url}/silent",
-        verify=tls_files.ca_file,
-        timeout=10,
-        read_timeout=0.5,
-        retry=FAST_RETRY,
-        done=is_done,
-        on_error=lambda error: errors.append((time.monotonic(), error)),
-    ) as conn:
-        for event in conn.events(timeout=PER_EVENT):
-            arrived.append((time.monotonic(), event.data))
+    arrived, errors = read_through_a_silence(f"{https.url}/silent", verify=tls_files.ca_file)
     assert [data for _, data in arrived] == ["first", "second"]
-    assert errors, "no error reached on_error"
-    noticed_at, error = errors[0]
-    assert isinstance(error, sse.ReadTimeout), repr(error)
-    silence = noticed_at - arrived[0][0]
-    assert 0.4 <= silence <= 1.5, f"the silence was noticed after {silence:.2f}s"
+    assert_silence_noticed(arrived[0][0], errors)
     if https.ours is not None:
         resumed = https.ours.requests[1]
         assert resumed.header("last-event-id") == "1"
@@ -184,17 +168,7 @@ def test_close_while_blocked_in_a_tls_read_returns_at_once(
     conn = sse.create_sse_connection(
         f"{https.url}/silent", verify=tls_files.ca_file, read_timeout=30, retry=FAST_RETRY
     )
-    try:
-        first = next(iter(conn.events(timeout=PER_EVENT)))
-        assert first.data == "first"
-        time.sleep(0.1)  # the reader is blocked in its TLS read by now
-        assert client_sockets_to(https.port) == 1
-    finally:
-        started = time.monotonic()
-        conn.close()
-        took = time.monotonic() - started
-    assert took < 0.1, f"close() took {took:.3f}s"
-    assert conn.status is sse.Status.CLOSED
+    assert_close_returns_at_once(conn, https.port, PER_EVENT)
     assert wait_until(lambda: client_sockets_to(https.port) == 0, 1.0), "a socket was left"
 
 
