@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from codecs import utf_8_decode
-from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -37,6 +37,8 @@ SERVER_STOP_TIMEOUT = 10.0
 
 #: What the floor parser yields: (event type, data, last event id in force, retry).
 Row = Tuple[str, str, Optional[str], Optional[int]]
+#: A parser's ``feed``: the next bytes in, what they completed out.
+Feed = Callable[[bytes], Iterable[Any]]
 
 
 # --- The floor -------------------------------------------------------------------------------
@@ -136,6 +138,25 @@ class FloorParser:
         self._id_buffer = id_buffer
         self._block_retry = block_retry
         return rows
+
+
+def feed_counter(
+    make: Callable[[], Feed], seen: Optional[List[Any]] = None
+) -> Callable[[List[bytes]], int]:
+    """Count what a fresh feed from ``make()`` yields over the chunks (and empty ``seen``,
+    where reported comments pile up, so that no run holds the previous run's)."""
+
+    def count(chunks: List[bytes]) -> int:
+        feed = make()
+        total = 0
+        for data in chunks:
+            for _item in feed(data):
+                total += 1
+        if seen is not None:
+            seen.clear()
+        return total
+
+    return count
 
 
 def open_plain(port: int, path: str, timeout: float = 60.0) -> http.client.HTTPResponse:

@@ -208,27 +208,9 @@ class Parser:
         self.unavailable = unavailable
 
 
-def _ours_count(chunks: Chunks) -> int:
-    feed = sse.SSEParser().feed
-    count = 0
-    for data in chunks:
-        for _event in feed(data):
-            count += 1
-    return count
-
-
 def _ours_collect(chunks: Chunks) -> List[Triple]:
     parser = sse.SSEParser()
     return [(e.event, e.data, e.id) for data in chunks for e in parser.feed(data)]
-
-
-def _floor_count(chunks: Chunks) -> int:
-    feed = _common.FloorParser().feed
-    count = 0
-    for data in chunks:
-        for _row in feed(data):
-            count += 1
-    return count
 
 
 def _floor_collect(chunks: Chunks) -> List[Triple]:
@@ -246,13 +228,6 @@ def _ld_events(chunks: Chunks) -> Iterator[Any]:
     for item in reader.events_and_comments():
         if isinstance(item, Event):
             yield item
-
-
-def _ld_count(chunks: Chunks) -> int:
-    count = 0
-    for _event in _ld_events(chunks):
-        count += 1
-    return count
 
 
 def _httpx_sse_events(chunks: Chunks) -> Iterator[Any]:
@@ -278,13 +253,6 @@ def _httpx_sse_events(chunks: Chunks) -> Iterator[Any]:
             yield event
 
 
-def _httpx_sse_count(chunks: Chunks) -> int:
-    count = 0
-    for _event in _httpx_sse_events(chunks):
-        count += 1
-    return count
-
-
 def _sseclient_py_events(chunks: Chunks) -> Iterable[Any]:
     """sseclient-py's SSEClient over an iterable of byte chunks (what its README passes as
     ``s.iter_bytes()`` in the httpx example)."""
@@ -293,38 +261,43 @@ def _sseclient_py_events(chunks: Chunks) -> Iterable[Any]:
     return sseclient.SSEClient(iter(chunks)).events()
 
 
-def _sseclient_py_count(chunks: Chunks) -> int:
-    count = 0
-    for _event in _sseclient_py_events(chunks):
-        count += 1
-    return count
-
-
 def parsers() -> Dict[str, Parser]:
     """Every client's parser, ours and the floor's first; a missing peer says why."""
     table: Dict[str, Parser] = {
-        US: Parser(_ours_count, _ours_collect),
-        FLOOR: Parser(_floor_count, _floor_collect),
+        US: Parser(_common.feed_counter(lambda: sse.SSEParser().feed), _ours_collect),
+        FLOOR: Parser(_common.feed_counter(lambda: _common.FloorParser().feed), _floor_collect),
     }
     fields = {name: streamer.fields for name, streamer in STREAMERS.items()}
-    found: Dict[str, Tuple[Callable[[Chunks], int], Callable[[Chunks], Iterable[Any]]]] = {
-        "ld-eventsource": (_ld_count, _ld_events),
-        "httpx-sse": (_httpx_sse_count, _httpx_sse_events),
-        "sseclient-py": (_sseclient_py_count, _sseclient_py_events),
+    found: Dict[str, Callable[[Chunks], Iterable[Any]]] = {
+        "ld-eventsource": _ld_events,
+        "httpx-sse": _httpx_sse_events,
+        "sseclient-py": _sseclient_py_events,
     }
     for name in PEERS:
         reason = missing(name)
         if reason is not None:
             table[name] = Parser(unavailable=reason)
         elif name in found:
-            count, events = found[name]
-            table[name] = Parser(count, _collector(events, fields[name]))
+            events = found[name]
+            table[name] = Parser(_event_counter(events), _collector(events, fields[name]))
         else:
             table[name] = Parser(
                 unavailable="no separable parser (parsing is inside EventSource.__next__, "
                 "reading requests' iter_lines())"
             )
     return table
+
+
+def _event_counter(events: Callable[[Chunks], Iterable[Any]]) -> Callable[[Chunks], int]:
+    """Count, one by one, the events ``events(chunks)`` yields."""
+
+    def count(chunks: Chunks) -> int:
+        total = 0
+        for _event in events(chunks):
+            total += 1
+        return total
+
+    return count
 
 
 def _collector(

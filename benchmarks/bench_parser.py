@@ -23,10 +23,22 @@ from __future__ import annotations
 
 import argparse
 import inspect
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import _common
-from _common import Cell, Notes, best, cpu_timer, interleave, median, preamble, print_table, ratio
+from _common import (
+    Cell,
+    Feed,
+    Notes,
+    best,
+    cpu_timer,
+    feed_counter,
+    interleave,
+    median,
+    preamble,
+    print_table,
+    ratio,
+)
 from _peers import FLOOR, PEERS, US, parsers, verdict, versions
 
 from sseclient_sync import Event, SSEParser
@@ -143,9 +155,6 @@ def parse_table(count: int, rounds: int) -> List[float]:
 # --- Comments --------------------------------------------------------------------------------
 
 
-Feed = Callable[[bytes], Iterable[Any]]
-
-
 class CommentVariant:
     """A way to get the comments out of our parser: ``make()`` gives a fresh parser's feed
     function, ``reported(items, seen)`` counts the comments a run got (from the feed's
@@ -207,8 +216,10 @@ def comments_table(count: int, rounds: int) -> None:
     rows: List[List[Cell]] = []
     for name, chunks, comment_lines in streams:
         runners: Dict[str, Callable[[], float]] = {
-            floor: cpu_timer(_counter(lambda: _common.FloorParser().feed), chunks),
-            "SSEParser().feed (no comments)": cpu_timer(_counter(lambda: SSEParser().feed), chunks),
+            floor: cpu_timer(feed_counter(lambda: _common.FloorParser().feed), chunks),
+            "SSEParser().feed (no comments)": cpu_timer(
+                feed_counter(lambda: SSEParser().feed), chunks
+            ),
         }
         checks: Dict[str, str] = {}
         for variant in variants:
@@ -218,7 +229,7 @@ def comments_table(count: int, rounds: int) -> None:
                 "ok" if reported == comment_lines else f"WRONG: {reported} of {comment_lines}"
             )
             variant.seen.clear()
-            runners[variant.label] = cpu_timer(_counter(variant.make, variant.seen), chunks)
+            runners[variant.label] = cpu_timer(feed_counter(variant.make, variant.seen), chunks)
         times = interleave(list(runners.items()), rounds)
         rows.append([f"{count:,} small events, LF, 4 KiB chunks, {name}"])
         for label in runners:
@@ -242,25 +253,6 @@ def comments_table(count: int, rounds: int) -> None:
             "SSEParser has no way to report comments yet (signature "
             f"{inspect.signature(SSEParser)}, no feed_items): 'comments reported' not available."
         )
-
-
-def _counter(
-    make: Callable[[], Feed], seen: Optional[List[Any]] = None
-) -> Callable[[List[bytes]], int]:
-    """Count what a fresh feed from ``make()`` yields over the chunks (and empty ``seen``,
-    where reported comments pile up, so that no run holds the previous run's)."""
-
-    def count(chunks: List[bytes]) -> int:
-        feed = make()
-        total = 0
-        for data in chunks:
-            for _item in feed(data):
-                total += 1
-        if seen is not None:
-            seen.clear()
-        return total
-
-    return count
 
 
 def main() -> int:
