@@ -49,6 +49,28 @@ class Lifecycle:
     finishes its step after close() is simply too late). ``finish`` ends the connection once.
     """
 
+    # Slots here and on Reader: a manager may hold thousands of connections.
+    __slots__ = (
+        "_finished",
+        "bytes",
+        "connection",
+        "dispatcher",
+        "ended",
+        "error",
+        "last_message_time",
+        "lock",
+        "messages",
+        "on_status",
+        "opened",
+        "opened_at",
+        "reconnect_count",
+        "runtime",
+        "status",
+        "stop",
+        "supervisor",
+        "was_open",
+    )
+
     def __init__(self, stop: Latch, dispatcher: Dispatcher, runtime: Runtime) -> None:
         self.lock = threading.Lock()
         self.status = Status.CONNECTING
@@ -121,6 +143,23 @@ _Step = Union[Ending, None, bool]  # an ending to decide on, None: open a stream
 
 class Reader:
     """Runs one connection's streams in its thread; see the module docstring."""
+
+    __slots__ = (
+        "attempts",
+        "dispatcher",
+        "force_reconnect",
+        "life",
+        "method",
+        "options",
+        "overrides",
+        "parser",
+        "replays",
+        "stream",
+        "thread",
+        "transport",
+        "url",
+        "wake",
+    )
 
     def __init__(
         self,
