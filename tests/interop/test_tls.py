@@ -125,6 +125,8 @@ def test_an_untrusted_certificate_fails_at_once_saying_so(https: HTTPS) -> None:
     assert took < 1.0, f"the failure took {took:.2f}s"
     assert "certificate verify failed" in message, message
     assert https.url in message, message
+    for internal in ("Pool(", "Max retries", "SSLCertVerificationError", "_ssl.c"):
+        assert internal not in message, message  # the cause in plain words, not reprs
     assert caught.value.request_sent is False
     if https.ours is not None:
         assert https.ours.requests == []
