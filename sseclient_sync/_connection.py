@@ -61,8 +61,14 @@ class Connection:
             transport = RequestsTransport(options.session)
         stop = Latch()
         self._dispatcher = Dispatcher(url, options, stop)
-        self._life = life = Lifecycle(stop, self._dispatcher, runtime)
-        life.connection, life.supervisor, life.on_status = self, supervisor, options.on_status
+        self._life = life = Lifecycle(
+            stop,
+            self._dispatcher,
+            runtime,
+            connection=self,
+            supervisor=supervisor,
+            on_status=options.on_status,
+        )
         parser = SSEParser(
             last_event_id=options.last_event_id, max_event_size=options.max_event_size
         )

@@ -71,7 +71,16 @@ class Lifecycle:
         "was_open",
     )
 
-    def __init__(self, stop: Latch, dispatcher: Dispatcher, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        stop: Latch,
+        dispatcher: Dispatcher,
+        runtime: Runtime,
+        *,
+        connection: Any = None,
+        supervisor: Optional[Supervisor] = None,
+        on_status: Optional[Callable[[Any, Status, Status], Any]] = None,
+    ) -> None:
         self.lock = threading.Lock()
         self.status = Status.CONNECTING
         self.stop = stop  # close() began: every loop and wait checks it
@@ -86,9 +95,9 @@ class Lifecycle:
         self.last_message_time: Optional[float] = None
         self.opened_at: Optional[float] = None
         self.dispatcher = dispatcher
-        self.on_status: Optional[Callable[[Any, Status, Status], Any]] = None
-        self.connection: Any = None
-        self.supervisor: Optional[Supervisor] = None
+        self.on_status = on_status
+        self.connection = connection  # what callbacks and the supervisor are given
+        self.supervisor = supervisor
         self._finished = False
 
     def set_status(self, new: Status) -> None:
