@@ -9,14 +9,16 @@ Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-
 The interface:
 
 - ``feed(data) -> list[Event]``: the events the bytes complete, in stream order.
-- ``feed_marking_ids(data) -> (events, marks)``: the same events, and the positions in
-  ``events`` of those whose own block had an ``id:`` field (the others inherited their id).
-- ``feed_items(data) -> (items, marks)``: the events and the comments, in stream order, as
-  one list of :class:`Event` and :class:`Comment` items; ``marks`` are positions in ``items``.
+- ``feed_marking_inherited(data) -> (events, inherited)``: the same events, and the
+  positions in ``events`` of those whose id was inherited: their own block had no ``id:``
+  line, and an earlier one set the last event ID. The rest carry their own id or none.
+  Marking the exceptions costs nothing on the usual streams (an id on every event, or none).
+- ``feed_items(data) -> (items, inherited)``: the events and the comments, in stream order,
+  as one list of :class:`Event` and :class:`Comment` items; positions are in ``items``.
   A comment is the text after the line's colon, verbatim (``":ping"`` gives ``"ping"``,
   ``": ping"`` gives ``" ping"``), and comes out in the call that completes its line, in
   its place among the events. Only this method collects comments, so ``feed`` and
-  ``feed_marking_ids`` pay nothing for them. Calls of the three may be mixed on one parser;
+  ``feed_marking_inherited`` pay nothing for them. Calls of the three may be mixed on one parser;
   each returns what the bytes it was given complete.
 
 An event or line over ``max_event_size`` raises :class:`EventTooLarge`; see
@@ -62,7 +64,7 @@ class SSEParser:
     """Incremental parser of a ``text/event-stream`` body.
 
     ``feed(data)`` takes the next bytes of the stream, in pieces of any size, and returns the
-    events they complete; ``feed_marking_ids`` and ``feed_items`` (the module's docstring
+    events they complete; ``feed_marking_inherited`` and ``feed_items`` (the module's docstring
     lists the three) return more about the same bytes. ``last_event_id`` is the event
     source's last event ID string (it persists across events and across :meth:`reset`);
     ``retry`` is the last valid reconnection time in milliseconds the stream sent, or
@@ -100,8 +102,9 @@ class SSEParser:
         self.last_event_id: Optional[str] = last_event_id
         self.retry: Optional[int] = None
         # What the call being made wants besides the events: the list for the positions of
-        # the events with their own id (feed_marking_ids, feed_items), comments (feed_items).
-        self._marks: Optional[list[int]] = None
+        # the events that inherited their id (feed_marking_inherited, feed_items), comments
+        # (feed_items).
+        self._inherited: Optional[list[int]] = None
         self._keep_comments = False
         self.reset()
 
@@ -134,32 +137,31 @@ class SSEParser:
         self._data_size = 0
         self._line_size = 0
 
-    def feed_marking_ids(self, data: bytes) -> tuple[list[Event], list[int]]:
+    def feed_marking_inherited(self, data: bytes) -> tuple[list[Event], list[int]]:
         """Like :meth:`feed`, and also return the positions (in the returned list) of the
-        events whose own block had an ``id:`` field; the others inherited their id."""
-        marks: list[int] = []
-        self._marks = marks
+        events whose block had no ``id:`` line but whose id is set: they inherited it."""
+        inherited: list[int] = []
+        self._inherited = inherited
         try:
             events = self.feed(data)
         finally:
-            self._marks = None
-        return events, marks
+            self._inherited = None
+        return events, inherited
 
     def feed_items(self, data: bytes) -> tuple[list[Item], list[int]]:
-        """Like :meth:`feed_marking_ids`, with the comments among the events, in stream order.
-
-        ``marks`` are positions in ``items``. :class:`EventTooLarge` raised here carries in
+        """Like :meth:`feed_marking_inherited`, with the comments among the events, in stream
+        order; the positions are in ``items``. :class:`EventTooLarge` raised here carries in
         ``events`` the events and comments before the oversized event, in stream order.
         """
-        marks: list[int] = []
-        self._marks = marks
+        inherited: list[int] = []
+        self._inherited = inherited
         self._keep_comments = True
         try:
             items: list[Any] = self.feed(data)
         finally:
-            self._marks = None
+            self._inherited = None
             self._keep_comments = False
-        return items, marks
+        return items, inherited
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse the next bytes of the stream; return the events they complete, in order."""
@@ -223,26 +225,23 @@ class SSEParser:
             carried = 0
 
         events: list[Any] = []  # Events, and Comments when feed_items asks for them
-        own_ids = self._marks
+        inherited = self._inherited
         keep_comments = self._keep_comments
         data_lines, event_type, id_buffer, block_retry, block_has_id = self._event
+        last_id = self.last_event_id  # a local while the loop runs, stored once at its end
+        new_tuple, event_class, join_lines = _new_tuple, Event, _join_lines  # locals: faster
         # Only a chunk that counts sizes can stop early; it needs the rest of its lines then.
         remaining = iter(lines) if exact else lines
         for line in remaining:
             if not line:
                 # "If the line is empty (a blank line): Dispatch the event." Its first step,
                 # setting the last event ID string, happens even when there is no data.
-                self.last_event_id = id_buffer
+                last_id = id_buffer
                 if data_lines:
-                    if block_has_id and own_ids is not None:
-                        own_ids.append(len(events))
-                    fields = (
-                        event_type or "message",
-                        _join_lines(data_lines),
-                        id_buffer,
-                        block_retry,
-                    )
-                    events.append(_new_tuple(Event, fields))
+                    if not block_has_id and id_buffer is not None and inherited is not None:
+                        inherited.append(len(events))
+                    fields = (event_type or "message", join_lines(data_lines), id_buffer, block_retry)
+                    events.append(new_tuple(event_class, fields))
                     data_lines = []
                     data_size = 0
                 event_type = ""
@@ -278,6 +277,7 @@ class SSEParser:
             elif not name and keep_comments:  # no field name: "starts with a U+003A COLON"
                 events.append(Comment(line[1:]))
         else:
+            self.last_event_id = last_id
             if not exact or (cut_off is None and not tail_too_long):  # nothing too large
                 self._event = (data_lines, event_type, id_buffer, block_retry, block_has_id)
                 if tail:
@@ -296,6 +296,7 @@ class SSEParser:
             after = cut_off[1:]
         # A complete line was too long, or took the data past the limit: skip from the line
         # after it to the blank line that ends the event; what follows waits for the next feed.
+        self.last_event_id = last_id
         self._start_skipping(at_line_start=True, carry="\n".join([*after, tail]))
         raise self._too_large(what, events)
 

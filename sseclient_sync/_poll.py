@@ -18,7 +18,7 @@ __all__ = ["parse_poll_body"]
 def parse_poll_body(
     body: bytes, url: str, last_event_id: Optional[str]
 ) -> tuple[list[Event], list[int]]:
-    """Return the events of a poll response and the positions of those with their own id.
+    """Return the events of a poll response and the positions of those that inherited their id.
 
     An event without an ``id`` carries the last event ID in force, as on a stream. Raises
     ``ProtocolError`` (a ValueError) naming the URL and the problem for a body of any other shape.
@@ -36,14 +36,14 @@ def parse_poll_body(
             url=url,
         )
     events: list[Event] = []
-    own_ids: list[int] = []
+    inherited: list[int] = []
     for index, item in enumerate(items):
         event = _event_from(item, index, url, last_event_id)
-        if isinstance(item, dict) and item.get("id") is not None:
-            own_ids.append(len(events))
+        if event.id is not None and not (isinstance(item, dict) and item.get("id") is not None):
+            inherited.append(len(events))
         last_event_id = event.id
         events.append(event)
-    return events, own_ids
+    return events, inherited
 
 
 def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -> Event:

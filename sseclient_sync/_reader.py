@@ -368,7 +368,7 @@ class Reader:
         # Comments are collected only when somebody listens: the plain feed pays nothing.
         with_comments = self.options.on_comment is not None
         feed: Callable[[bytes], tuple[list[Any], list[int]]] = (
-            self.parser.feed_items if with_comments else self.parser.feed_marking_ids
+            self.parser.feed_items if with_comments else self.parser.feed_marking_inherited
         )
         hand_over = self._hand_over_items if with_comments else self.hand_over
         while True:
@@ -377,9 +377,11 @@ class Reader:
                 return Ended.SERVER_END
             life.bytes += len(chunk)
             try:
-                events, own_ids = feed(chunk)
+                events, inherited = feed(chunk)
             except EventTooLarge as error:
-                ending = hand_over(list(error.events), [])
+                # Their marks went with the error: treat their ids as inherited (no dedup).
+                before = list(error.events)
+                ending = hand_over(before, list(range(len(before))))
                 if ending is not None:
                     return ending
                 # The parser knows no URL; the message must name it.
@@ -393,34 +395,34 @@ class Reader:
                 too_large.__cause__ = error
                 return too_large
             if events:
-                ending = hand_over(events, own_ids)
+                ending = hand_over(events, inherited)
                 if ending is not None:
                     return ending
 
-    def _hand_over_items(self, items: list[Any], marks: list[int]) -> Optional[Ending]:
+    def _hand_over_items(self, items: list[Any], inherited: list[int]) -> Optional[Ending]:
         """``hand_over`` for events with comments among them: each comment goes to
         ``on_comment`` in its place, between the runs of events around it."""
-        marked = set(marks)
+        marked = set(inherited)
         events: list[Event] = []
-        own_ids: list[int] = []
+        events_inherited: list[int] = []
         for index, item in enumerate(items):
             if type(item) is Comment:
-                ending = self.hand_over(events, own_ids) if events else None
+                ending = self.hand_over(events, events_inherited) if events else None
                 if ending is not None:
                     return ending
-                events, own_ids = [], []
+                events, events_inherited = [], []
                 self.dispatcher.comment(str(item))
                 continue
             if index in marked:
-                own_ids.append(len(events))
+                events_inherited.append(len(events))
             events.append(item)
-        return self.hand_over(events, own_ids) if events else None
+        return self.hand_over(events, events_inherited) if events else None
 
-    def hand_over(self, events: list[Event], own_ids: list[int]) -> Optional[Ending]:
+    def hand_over(self, events: list[Event], inherited: list[int]) -> Optional[Ending]:
         """Drop replays, stop at ``fail`` or ``done``, count, and deliver. Returns how the
         stream ends when ``fail`` or ``done`` matched."""
         if self.options.dedup:
-            events = self.replays.filter(events, own_ids)
+            events = self.replays.filter(events, inherited)
         ending: Optional[Ending] = None
         if self.options.done is not None or self.options.fail is not None:
             events, ending = self._until_the_end_marker(events)
@@ -479,7 +481,7 @@ class Reader:
             body = self.transport.poll(
                 poll_request(self.options, url, last_id), self.options.timeout
             )
-            events, own_ids = parse_poll_body(body, url, last_id)
+            events, inherited = parse_poll_body(body, url, last_id)
         except SSEError as error:
             self.dispatcher.report(error)
             return False
@@ -487,4 +489,4 @@ class Reader:
             return False
         self.parser.last_event_id = events[-1].id
         self.replays.begin_stream()  # each poll answer may replay what came before it
-        return self.hand_over(events, own_ids) is not None
+        return self.hand_over(events, inherited) is not None

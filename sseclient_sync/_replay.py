@@ -68,38 +68,47 @@ class ReplayFilter:
         self._current = []
         self._previous_id = _NO_EVENT_YET
 
-    def filter(self, events: list[Event], own_ids: Sequence[int]) -> list[Event]:
-        """The events that are not replays, in order; ``own_ids`` are the positions of the
-        events whose own block carried an ``id:`` (the others inherited theirs, which is no
-        identity). An empty id only resets the last event ID; an id that restates the id of
-        the event just before it (a relay writing every event's id) is no replay either."""
+    def filter(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
+        """The events that are not replays, in order; ``inherited`` are the positions of the
+        events whose block had no ``id:`` line (an inherited id is no identity). An empty id
+        only resets the last event ID; an id that restates the id of the event just before it
+        (a relay writing every event's id) is no replay either."""
         if not events:
             return events
-        if own_ids:
-            # C loops only: no Python code runs per event. The ids are hashed when the next
-            # stream begins, and only the latest window of them.
-            current = self._current
-            if len(own_ids) == len(events):
-                current.extend(map(_event_id, events))
-            else:
-                current.extend([events[index].id for index in own_ids])
-            earlier = self._earlier
-            if earlier and not earlier.isdisjoint(map(hash, filter(None, map(_event_id, events)))):
-                events = self._without_replays(events, own_ids)
-            if len(current) > self.window + _TRIM_SLACK:
-                del current[: -self.window]  # in bulk, rather than one eviction per event
+        # C loops only: no Python code runs per event. The ids are hashed when the next stream
+        # begins, and only the latest window of them is kept.
+        current = self._current
+        if inherited:
+            skip = set(inherited)
+            current.extend([e.id for index, e in enumerate(events) if index not in skip])
+        else:
+            current.extend(map(_event_id, events[-self.window :]))
+        earlier = self._earlier
+        if (
+            earlier
+            and len(inherited) < len(events)
+            and not earlier.isdisjoint(map(hash, filter(None, map(_event_id, events))))
+        ):
+            events = self._without_replays(events, inherited)
+        if len(current) > self.window + _TRIM_SLACK:
+            del current[: -self.window]  # in bulk, rather than one eviction per event
         if events:
             self._previous_id = events[-1].id
         return events
 
-    def _without_replays(self, events: list[Event], own_ids: Sequence[int]) -> list[Event]:
+    def _without_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
         earlier = self._earlier
         previous = self._previous_id
-        own = set(own_ids)
+        skip = set(inherited)
         kept: list[Event] = []
         for index, event in enumerate(events):
             event_id = event.id
-            if index in own and event_id and event_id != previous and hash(event_id) in earlier:
+            if (
+                index not in skip
+                and event_id
+                and event_id != previous
+                and hash(event_id) in earlier
+            ):
                 previous = event_id
                 continue
             previous = event_id

@@ -58,22 +58,27 @@ class Outcome:
 
 def run(chunks: Sequence[bytes], *, comments: bool = False, **parser_options: object) -> Outcome:
     """Feed ``chunks`` to a new parser (with feed_items if ``comments``, else with
-    feed_marking_ids), then ``b""`` until it has nothing left (the events after an oversized
-    one wait for the next call)."""
+    feed_marking_inherited), then ``b""`` until it has nothing left (the events after an
+    oversized one wait for the next call). ``marked`` are the positions of the events with
+    their own id: those with an id that the parser did not mark as inherited."""
     parser = SSEParser(**parser_options)  # type: ignore[arg-type]
     items: List[Item] = []
     marked: List[int] = []
-    feed_call = parser.feed_items if comments else parser.feed_marking_ids
+    feed_call = parser.feed_items if comments else parser.feed_marking_inherited
 
     def feed(chunk: bytes) -> bool:
         try:
-            events, own = feed_call(chunk)
+            events, inherited = feed_call(chunk)
         except EventTooLarge as error:
             assert error.limit == parser.max_event_size
             items.extend(error.events)
             items.append(TOO_LARGE)
             return True
-        marked.extend(len(items) + position for position in own)
+        marked.extend(
+            len(items) + position
+            for position, item in enumerate(events)
+            if position not in inherited and type(item) is Event and item.id is not None
+        )
         items.extend(events)
         return bool(events)
 
@@ -99,7 +104,7 @@ def check(
     **parser_options: object,
 ) -> Outcome:
     """Parse ``stream`` whole, one byte at a time and split in two at every offset, with
-    feed_marking_ids and with feed_items; assert that all give the same Outcome (events,
+    feed_marking_inherited and with feed_items; assert that all give the same Outcome (events,
     errors, marks, last_event_id, retry), feed_items with the comments among the same events,
     and, if given, the ``expected`` items (with comments if ``comments``). Return the Outcome
     of the mode ``comments`` picks."""
@@ -517,10 +522,10 @@ def test_reset_keeps_last_event_id_and_retry() -> None:
     assert parser.feed(b"data: b\n\n") == [E("b", id="4")]
 
 
-# --- feed_marking_ids -------------------------------------------------------------------------
+# --- feed_marking_inherited -------------------------------------------------------------------
 
 
-def test_feed_marking_ids_marks_events_whose_own_block_had_an_id() -> None:
+def test_the_events_with_their_own_id_are_those_not_marked_inherited() -> None:
     stream = "id: 1\ndata: a\n\ndata: b\n\nid: 2\ndata: c\n\nid: \x00\ndata: d\n\nid:\ndata: e\n\n"
     outcome = check(
         stream, [E("a", id="1"), E("b", id="1"), E("c", id="2"), E("d", id="2"), E("e", id="")]
@@ -533,14 +538,28 @@ def test_an_id_only_block_does_not_mark_the_next_event() -> None:
     assert outcome.marked == ()
 
 
-def test_feed_marking_ids_positions_are_within_each_call() -> None:
+def test_feed_marking_inherited_positions_are_within_each_call() -> None:
     parser = SSEParser()
-    assert parser.feed_marking_ids(b"data: a\n\nid: 1\ndata: b\n\n") == (
-        [E("a"), E("b", id="1")],
-        [1],
+    # No id yet: nothing to inherit. Then an own id, then one inherited.
+    assert parser.feed_marking_inherited(b"data: a\n\nid: 1\ndata: b\n\ndata: c\n\n") == (
+        [E("a"), E("b", id="1"), E("c", id="1")],
+        [2],
     )
-    assert parser.feed_marking_ids(b"id: 2\ndata: c\n\n") == ([E("c", id="2")], [0])
-    assert parser.feed_marking_ids(b"") == ([], [])
+    assert parser.feed_marking_inherited(b"data: d\n\nid: 2\ndata: e\n\n") == (
+        [E("d", id="1"), E("e", id="2")],
+        [0],
+    )
+    assert parser.feed_marking_inherited(b"") == ([], [])
+
+
+def test_an_id_carried_into_a_new_stream_is_inherited() -> None:
+    parser = SSEParser(last_event_id="7")
+    assert parser.feed_marking_inherited(b"data: a\n\nid: 7\ndata: b\n\n") == (
+        [E("a", id="7"), E("b", id="7")],
+        [0],
+    )
+    parser.reset()
+    assert parser.feed_marking_inherited(b"data: c\n\n") == ([E("c", id="7")], [0])
 
 
 # --- comments, with feed_items ----------------------------------------------------------------
@@ -589,10 +608,10 @@ def test_comment_only_blocks_give_comments_and_no_events() -> None:
     check(": keep-alive\n\n" * 3, [C(" keep-alive")] * 3, comments=True)
 
 
-def test_feed_and_feed_marking_ids_leave_comments_out() -> None:
+def test_feed_and_feed_marking_inherited_leave_comments_out() -> None:
     stream = b": a\ndata: x\n: b\n\n:c\n"
     assert SSEParser().feed(stream) == [E("x")]
-    assert SSEParser().feed_marking_ids(stream) == ([E("x")], [])
+    assert SSEParser().feed_marking_inherited(stream) == ([E("x")], [])
     assert SSEParser().feed_items(stream) == ([C(" a"), C(" b"), E("x"), C("c")], [])
 
 
@@ -602,16 +621,16 @@ def test_feed_items_marks_are_positions_in_its_items() -> None:
         stream, [E("a", id="1"), C(" c"), E("b", id="1"), C(" d"), E("c", id="2")], comments=True
     )
     assert outcome.marked == (0, 4)
-    assert SSEParser().feed_items(stream.encode()) == (list(outcome.items), [0, 4])
+    assert SSEParser().feed_items(stream.encode()) == (list(outcome.items), [2])
 
 
 def test_calls_of_feed_and_feed_items_may_be_mixed() -> None:
     # Each call returns what its own bytes complete; only feed_items returns comments.
     parser = SSEParser()
     assert parser.feed(b": one\nid: 1\ndata: a\n") == []
-    assert parser.feed_items(b": two\n\n") == ([C(" two"), E("a", id="1")], [0 + 1])
+    assert parser.feed_items(b": two\n\n") == ([C(" two"), E("a", id="1")], [])
     assert parser.feed(b": three\ndata: b\n\n") == [E("b", id="1")]
-    assert parser.feed_marking_ids(b": four\nid: 2\ndata: c\n\n") == ([E("c", id="2")], [0])
+    assert parser.feed_marking_inherited(b": four\ndata: c\n\n") == ([E("c", id="1")], [0])
 
 
 def test_comments_before_an_oversized_line_come_out_those_after_it_are_skipped() -> None:

@@ -26,7 +26,7 @@ def parse(document: Any, last_event_id: Any = None) -> tuple[list[Event], list[i
 
 
 def test_events_come_in_order_with_their_fields() -> None:
-    events, own_ids = parse(
+    events, inherited = parse(
         {
             "events": [
                 {"id": "1", "event": "token", "data": "Hel"},
@@ -40,7 +40,7 @@ def test_events_come_in_order_with_their_fields() -> None:
         Event("token", "lo", "2"),
         Event("end", "", "3"),
     ]
-    assert own_ids == [0, 1, 2]
+    assert inherited == []
 
 
 def test_an_empty_list_gives_nothing() -> None:
@@ -58,30 +58,30 @@ def test_missing_type_and_data_default_to_message_and_empty() -> None:
 
 
 def test_an_event_without_an_id_inherits_the_last_event_id() -> None:
-    events, own_ids = parse({"events": [{"data": "a"}, {"data": "b"}]}, last_event_id="7")
+    events, inherited = parse({"events": [{"data": "a"}, {"data": "b"}]}, last_event_id="7")
     assert [event.id for event in events] == ["7", "7"]
-    assert own_ids == []
+    assert inherited == [0, 1]
 
 
 def test_an_event_without_an_id_inherits_from_the_event_before_it() -> None:
-    events, own_ids = parse(
+    events, inherited = parse(
         {"events": [{"data": "a"}, {"id": "8", "data": "b"}, {"data": "c"}, {"id": None}]},
         last_event_id="7",
     )
     assert [event.id for event in events] == ["7", "8", "8", "8"]
-    assert own_ids == [1]
+    assert inherited == [0, 2, 3]
 
 
 def test_without_any_id_events_have_none() -> None:
-    events, own_ids = parse({"events": [{"data": "a"}]})
+    events, inherited = parse({"events": [{"data": "a"}]})
     assert events[0].id is None
-    assert own_ids == []
+    assert inherited == []  # no id to inherit
 
 
 def test_an_empty_own_id_is_an_own_id() -> None:
-    events, own_ids = parse({"events": [{"id": "", "data": "a"}, {"data": "b"}]}, "7")
+    events, inherited = parse({"events": [{"id": "", "data": "a"}, {"data": "b"}]}, "7")
     assert [event.id for event in events] == ["", ""]
-    assert own_ids == [0]
+    assert inherited == [1]
 
 
 @pytest.mark.parametrize(
