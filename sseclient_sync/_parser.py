@@ -240,7 +240,9 @@ class SSEParser:
                 if data_lines:
                     if not block_has_id and id_buffer is not None and inherited is not None:
                         inherited.append(len(events))
-                    fields = (event_type or "message", join_lines(data_lines), id_buffer, block_retry)
+                    fields = (
+                        event_type or "message", join_lines(data_lines), id_buffer, block_retry
+                    )
                     events.append(new_tuple(event_class, fields))
                     data_lines = []
                     data_size = 0
