@@ -1,9 +1,8 @@
 """HTTP/1.1 chunked transfer coding, decoded sans I/O: wire bytes in, body bytes out.
 
-Why not http.client's ``read1``: it returns at most one chunk per call. Servers commonly
-flush every event as a chunk of its own, so a burst of a hundred events that arrived in one
-socket read would cost a hundred reads, parses and hand-offs to the consuming thread. Fed
-whatever the socket had, this decoder returns the body of every chunk in it at once.
+http.client's ``read1`` returns at most one chunk per call, and servers flush each event as a
+chunk: a burst of a hundred events in one socket read would cost a hundred reads, parses and
+hand-offs. Fed whatever the socket had, this decoder returns the body of every chunk in it.
 
 Spec: RFC 9112 section 7.1. Like http.client, it accepts chunk extensions (ignored), trailer
 fields (discarded) and a bare LF as a line end.

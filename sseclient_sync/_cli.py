@@ -115,8 +115,6 @@ def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 break
         return EXIT_OK
     except KeyboardInterrupt:
-        if connection is not None:
-            connection.close()
         return EXIT_INTERRUPTED
     except (SSEError, ValueError, TypeError) as error:
         err.write(f"sseclient-sync: error: {_one_line(error)}\n")
@@ -198,7 +196,3 @@ def _positive_float(text: str) -> float:
 
 def _read_timeout(text: str) -> Optional[float]:
     return None if text.strip() in ("0", "0.0", "none") else _positive_float(text)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -37,12 +37,9 @@ class SSEError(Exception):
 
 
 class ConnectError(SSEError):
-    """The network failed: DNS, a refused or reset connection, TLS, the connect ``timeout``, or
-    a stream that broke off in the middle (a truncated chunked body).
-
-    ``request_sent`` is False when the request surely never reached the server (the name did
-    not resolve, the connection was refused or timed out, the TLS handshake or the proxy
-    tunnel failed), so sending it again cannot run it twice; True when it may have.
+    """The network failed: DNS, a refused or reset connection, TLS, a proxy, the connect
+    ``timeout``, or a stream that broke off in the middle. ``request_sent`` is False when the
+    request surely never reached the server, so sending it again cannot run it twice.
     """
 
     def __init__(

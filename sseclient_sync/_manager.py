@@ -44,12 +44,9 @@ class ConnectionManager:
     ``base_url`` is joined with relative URLs given to :meth:`create`; ``session`` is shared by
     every connection (connection reuse, auth, proxies); without one the manager makes its own,
     whose requests ``close()`` can interrupt even while they wait for response headers.
-    ``default_options`` are connection options that every :meth:`create` starts from: a call's
-    option replaces them, ``None`` inherits, and ``params``/``headers``/``proxies`` merge.
-
-    A context manager: leaving the ``with`` block closes every connection. The manager also
-    restarts a connection's reader thread that died of an internal error (a reconnect within
-    the connection's Retry budget).
+    ``default_options`` are connection options that every :meth:`create` starts from: an
+    option a call gives replaces them (``None`` included); ``params``/``headers``/``proxies``
+    merge. Leaving a ``with`` block closes every connection.
     """
 
     def __init__(
@@ -61,8 +58,7 @@ class ConnectionManager:
         _runtime: Runtime = DEFAULT_RUNTIME,
         **default_options: Any,
     ) -> None:
-        # _transport and _runtime are test seams: a fake network, clock and randomness.
-        self._transport = _transport
+        self._transport = _transport  # test seams: a fake network, clock and randomness
         self._runtime = _runtime
         build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
         if "session" in default_options:

@@ -1,8 +1,6 @@
 """Connection options: checked once, eagerly, with the bad value in the message; merged over a
-manager's defaults. Every option is documented here, where it is defined.
-
-"Not given" is an option's absence, never ``None``: ``None`` always means what the option
-says it means (``read_timeout=None``: no limit, over a manager's default too).
+manager's defaults. "Not given" is an option's absence, never ``None``: ``None`` means what
+the option says (``read_timeout=None``: no limit, over a manager's default too).
 """
 
 from __future__ import annotations
@@ -41,10 +39,6 @@ def normalise_method(method: str) -> str:
     return upper if upper in _NORMALISED_METHODS else method
 
 
-def _wait_on_event(stop: threading.Event, seconds: float) -> bool:
-    return stop.wait(seconds)
-
-
 @dataclasses.dataclass(frozen=True)
 class Runtime:
     """The clock, the randomness and the interruptible wait a connection uses. Tests swap them
@@ -54,7 +48,7 @@ class Runtime:
     monotonic: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     random: Callable[[], float] = random.random
-    wait: Callable[[threading.Event, float], bool] = _wait_on_event
+    wait: Callable[[threading.Event, float], bool] = threading.Event.wait
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,18 +100,7 @@ DEFAULT_RUNTIME = Runtime()
 
 _FIELDS = {field.name for field in dataclasses.fields(Options)}
 _PUBLIC = sorted(_FIELDS)
-_CALLBACKS = (
-    "resume",
-    "done",
-    "fail",
-    "on_comment",
-    "on_open",
-    "on_message",
-    "on_error",
-    "on_complete",
-    "on_close",
-    "on_status",
-)
+_CALLBACKS = ("resume", "done", "fail", *(name for name in _PUBLIC if name.startswith("on_")))
 _MERGED_DICTS = ("params", "headers", "proxies")
 
 
@@ -171,7 +154,7 @@ def _check(options: Options) -> None:
         )
     if options.json is not None and options.data is not None:
         raise ValueError("pass either json= or data=, not both")
-    for name in ("params", "headers", "proxies"):
+    for name in _MERGED_DICTS:
         value = getattr(options, name)
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
@@ -191,12 +174,9 @@ def _check(options: Options) -> None:
         raise TypeError(
             f"reconnect_on_end must be None, True or False, got {options.reconnect_on_end!r}"
         )
-    if (
-        not isinstance(options.queue_size, int)
-        or isinstance(options.queue_size, bool)
-        or (options.queue_size < 1)
-    ):
-        raise ValueError(f"queue_size must be an int >= 1, got {options.queue_size!r}")
+    queue_size = options.queue_size
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"queue_size must be an int >= 1, got {queue_size!r}")
     size = options.max_event_size
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
         raise ValueError(f"max_event_size must be a positive int or None, got {size!r}")

@@ -1,10 +1,9 @@
 """The reconnect policy: how a stream ended, and the attempt state, in; a decision out.
 
-Every rule of "what follows the end of a stream" lives in :func:`decide` and nowhere else:
-status classes, 204, ``Retry-After``, the server's ``retry:``, the attempt budget, the
-safety of sending a non-GET request again, ``done``, ``fail``, ``reconnect_on_end`` and a
-failing ``resume`` hook. It is pure: no threads, sockets, clocks or requests; randomness
-comes in as a number. The reader loops over its decisions, so nothing recurses.
+Every rule of what follows the end of a stream lives in :func:`decide`: status classes, 204,
+``Retry-After``, the server's ``retry:``, the attempt budget, the safety of sending a non-GET
+request again, ``done``, ``fail``, ``reconnect_on_end`` and a failing ``resume`` hook. Pure:
+no threads, sockets, clocks or requests; randomness comes in as a number.
 """
 
 from __future__ import annotations

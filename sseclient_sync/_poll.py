@@ -1,7 +1,5 @@
-"""The polling fallback's wire format: a JSON body ``{"events": [{"id", "event", "data"}]}``.
-
-Pure: it turns a decoded body into events and says clearly what is wrong with a bad one. The
-loop that polls lives in the connection; the HTTP request in ``_http``.
+"""The polling fallback's wire format, ``{"events": [{"id", "event", "data"}]}``: a body in,
+events out, or a ProtocolError saying what is wrong with it. Pure.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The next request, as a pure function of the options, the ``resume`` overrides and the last
-event ID. Nothing here sends anything.
-
-Every stream request carries ``Accept: text/event-stream`` and ``Cache-Control: no-cache``
-(what a browser's EventSource sends) and ``Last-Event-ID`` when one is known; the caller's
-headers override them, and the ``resume`` hook's override those.
+"""The next request, a pure function of the options, the ``resume`` overrides and the last
+event ID. A stream request carries ``Accept: text/event-stream`` and ``Cache-Control:
+no-cache`` (as EventSource does) and ``Last-Event-ID``; the caller's headers override the
+first two, and the ``resume`` hook's override the caller's.
 """
 
 from __future__ import annotations

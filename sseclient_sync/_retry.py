@@ -1,8 +1,5 @@
-"""Retry: the reconnect policy as an immutable value with pure methods.
-
-It owns the arithmetic of waiting (backoff, cap, jitter, the server's ``retry:``) and the
-question "may we try again?"; the counters live in the connection. Nothing here sleeps or
-touches the network, so every rule is tested without either.
+"""Retry: the arithmetic of waiting (backoff, cap, jitter, the server's ``retry:``) and the
+attempt budget, as an immutable value with pure methods; ``_policy`` applies it.
 """
 
 from __future__ import annotations

@@ -19,19 +19,9 @@ behind. It needs nothing beyond the standard library. Example::
         second = server.wait_for_requests(2)[1]
         assert second.headers["last-event-id"] == "1"
 
-The server speaks HTTP/1.1 with keep-alive (and HTTPS with ``SSEServer(tls=context)``), one
-thread per client connection. With pytest, the ``sse_server`` fixture (registered when the
-package is installed) gives each test a started server and stops it afterwards.
-
-This module only re-exports. The modules, one rule each:
-
-- ``_replies``: what a test writes (Reply and its body items), immutable and checked when made;
-- ``_routes``: what the server received, and the route table turning every responder into one
-  callable;
-- ``_wire``: the HTTP/1.1 wire reader, bytes in, bounded and checked requests out;
-- ``_writer``: how a Reply goes on the wire (head, framing, drop_at, held headers);
-- ``_server``: sockets and threads, and a stop that leaves none behind;
-- ``pytest_plugin``: the ``sse_server`` fixture (the only module that imports pytest).
+The server speaks HTTP/1.1 with keep-alive (HTTPS with ``SSEServer(tls=context)``), one
+thread per client connection. With pytest, the ``sse_server`` fixture gives each test a
+started server. This module only re-exports.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""What a test writes: the scripted replies and their body items.
-
-The one rule this module owns: a reply is an immutable value, checked when it is made, that
-says exactly what goes on the wire and when. Each ``bytes`` or ``str`` item is sent at once;
-:class:`Pause`, :class:`Drop` and :class:`Silence` script the timing and the failures;
-``drop_at`` breaks a stream at an exact byte; ``keep_alive`` and ``hold_headers`` reproduce
-what WSGI servers do.
-"""
+"""What a test writes: a reply is an immutable value, checked when it is made, that says
+exactly what goes on the wire and when."""
 
 from __future__ import annotations
 
@@ -20,11 +14,8 @@ FRAMINGS = ("chunked", "close", "length")
 
 @dataclasses.dataclass(frozen=True)
 class Pause:
-    """A body item: write nothing for ``seconds``, then carry on with the next item.
-
-    The pause ends the response early (the connection is closed) if the client goes away or
-    the server stops meanwhile.
-    """
+    """A body item: write nothing for ``seconds``, then carry on. The response ends early if
+    the client goes away or the server stops meanwhile."""
 
     seconds: float
 
@@ -35,11 +26,8 @@ class Pause:
 
 @dataclasses.dataclass(frozen=True)
 class Drop:
-    """A body item: abort the connection right here, with a TCP reset and no proper ending.
-
-    A chunked body gets no terminating chunk, a ``length`` body stays short of its
-    Content-Length.
-    """
+    """A body item: abort the connection right here, with a TCP reset and no proper ending
+    (no terminating chunk; a ``length`` body stays short of its Content-Length)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +51,9 @@ class Reply:
     ``Connection: close``).
 
     ``body`` is consumed lazily, item by item, while the response is written, so a generator
-    may block or decide what comes next; an iterator can therefore be served only once (use a
-    callable responder to make a fresh one per request). A lone ``bytes`` or ``str`` is one
-    item. Each ``bytes``/``str`` item is sent at once; empty items are skipped.
+    may block or decide what comes next (and can be served only once: use a callable responder
+    for a fresh one per request). A lone ``bytes`` or ``str`` is one item; empty items are
+    skipped.
 
     ``framing`` is ``"chunked"`` (each item one HTTP chunk; HTTP/1.0 clients get ``"close"``),
     ``"close"`` (no length, no chunking; the end of the body is the connection closing) or

@@ -1,8 +1,6 @@
-"""What the server received, and who answers it: the recorded requests and the route table.
-
-The one rule this module owns: every request is recorded before it is answered, and every
-responder a test gives, whatever its shape, becomes one callable ``RecordedRequest -> Reply``
-when the route is made, so serving has one path.
+"""What the server received, and who answers it: every request is recorded before it is
+answered, and every responder, whatever its shape, becomes one callable
+``RecordedRequest -> Reply`` when the route is made.
 """
 
 from __future__ import annotations
@@ -69,10 +67,9 @@ class RecordedRequest:
     target (``"/chat?offset=3"``), ``query`` the parsed query string (blank values kept).
     ``headers`` is a case-insensitive mapping (``headers["last-event-id"]``); a repeated
     field's values are joined with ``", "``. ``body`` is the request body, de-chunked.
-    ``client_cert`` is the client's TLS certificate as ``ssl.SSLSocket.getpeercert()`` gives
-    it (``subject``, ``issuer``, ...), when the server's TLS context asks for one
-    (``verify_mode`` ``CERT_OPTIONAL`` or ``CERT_REQUIRED``) and the client presented it;
-    ``None`` otherwise, and always over plain HTTP.
+    ``client_cert`` is the certificate the client presented (``ssl.SSLSocket.getpeercert()``)
+    when the server's TLS context asks for one (``CERT_OPTIONAL`` or ``CERT_REQUIRED``), else
+    ``None``.
     """
 
     method: str
@@ -130,24 +127,11 @@ class Recorder:
 
 # --- Who answers it -----------------------------------------------------------------------
 
-#: What :meth:`SSEServer.route` serves: one Reply for every request, a sequence of Replies
-#: served in order (the last one repeats), or a callable making the Reply for each request.
+#: What :meth:`SSEServer.route` serves: a Reply, a sequence of Replies, or a callable.
 Responder = Union[Reply, Sequence[Reply], Callable[[RecordedRequest], Reply]]
 
 #: The one shape every responder is turned into.
 Respond = Callable[[RecordedRequest], Reply]
-
-
-class _Always:
-    """Serves the same Reply to every request."""
-
-    __slots__ = ("_reply",)
-
-    def __init__(self, reply: Reply) -> None:
-        self._reply = reply
-
-    def __call__(self, request: RecordedRequest) -> Reply:
-        return self._reply
 
 
 class _InOrder:
@@ -170,14 +154,15 @@ class _InOrder:
 def as_respond(responder: Responder) -> Respond:
     """The callable serving ``responder``. Raises TypeError or ValueError for anything else."""
     if isinstance(responder, Reply):
-        return _Always(responder)
+        reply = responder
+        return lambda request: reply
     if isinstance(responder, Sequence):
         replies = tuple(responder)
         if not replies:
             raise ValueError("a sequence responder needs at least one Reply")
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"a sequence responder holds Replies only, got {reply!r}")
+        for item in replies:
+            if not isinstance(item, Reply):
+                raise TypeError(f"a sequence responder holds Replies only, got {item!r}")
         return _InOrder(replies)
     if callable(responder):
         return responder

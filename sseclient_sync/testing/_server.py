@@ -1,9 +1,6 @@
-"""The server: sockets, threads and their life cycle.
-
-The one rule this module owns: everything the server starts, it ends. One accept thread and one
-thread per client connection (which does the TLS handshake too, under a timeout of its own, so
-a client that never handshakes holds up nobody); :meth:`SSEServer.stop` wakes every wait,
-closes every socket and joins every thread, leaving nothing behind.
+"""The server's sockets and threads: everything it starts, it ends. One accept thread, and one
+thread per client connection (doing the TLS handshake too, so a slow client holds up nobody);
+:meth:`SSEServer.stop` wakes every wait, closes every socket and joins every thread.
 """
 
 from __future__ import annotations
@@ -110,8 +107,7 @@ class SSEServer:
     # Life cycle
 
     def start(self) -> SSEServer:
-        """Bind, listen and start accepting. Returns the server. Raises RuntimeError if it was
-        started before."""
+        """Bind, listen and start accepting; return the server. RuntimeError if started before."""
         with self._lock:
             if self._sockets is not None or self._stopped:
                 raise RuntimeError("an SSEServer can be started only once")
@@ -145,11 +141,10 @@ class SSEServer:
         if self._acceptor is not None:
             self._acceptor.join(_STOP_TIMEOUT / 2)
         with self._lock:
-            # Under the lock, because a connection's thread closes its socket under it too: a
-            # shutdown() racing a close() could hit a file descriptor number already reused.
+            # Under the lock, as connection threads close their sockets under it: a shutdown()
+            # racing a close() could hit a reused file descriptor. socket.socket's shutdown, as
+            # ssl.SSLSocket's would drop TLS state a handshake may be using.
             for conn in self._connections:
-                # socket.socket's own shutdown: ssl.SSLSocket's would first drop its TLS
-                # state under a thread that may be using it (in a handshake, say).
                 _quietly(socket.socket.shutdown, conn, socket.SHUT_RDWR)
             threads = list(self._threads)
         # A responder may call stop() itself; its own thread ends after it returns.
@@ -215,10 +210,8 @@ class SSEServer:
         return self._recorder.snapshot()
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
-        """Wait until at least ``count`` requests have arrived and return them all (a copy).
-
-        Raises TimeoutError if they have not within ``timeout`` seconds.
-        """
+        """Wait until at least ``count`` requests have arrived and return them all (a copy);
+        TimeoutError if they have not within ``timeout`` seconds."""
         return self._recorder.wait_for(count, timeout, self.url)
 
     @property

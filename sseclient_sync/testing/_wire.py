@@ -1,10 +1,6 @@
-"""The HTTP/1.1 wire reader: bytes from one client connection in, requests out.
-
-The one rule this module owns: a request is read whole and checked against bounded limits
-(line length, header count, body size) before anyone answers it; anything that is not HTTP/1.x
-is a :class:`BadRequest`, a client that hangs up mid-request is :class:`ClientGone`. The
-connection's bytes go through a buffer of its own, so that a wait for the client hanging up
-keeps whatever it sent next, on plain and TLS sockets alike.
+"""The HTTP/1.1 wire reader: a request is read whole and checked against bounded limits (line
+length, header count, body size) before anyone answers it. Anything not HTTP/1.x is a
+:class:`BadRequest`; a client that hangs up mid-request is :class:`ClientGone`.
 """
 
 from __future__ import annotations
@@ -34,7 +30,8 @@ class ClientGone(ConnectionError):
 
 
 class SocketReader:
-    """The bytes of one connection (a plain or a TLS socket), read through a buffer."""
+    """The bytes of one connection (a plain or a TLS socket), read through a buffer of its own,
+    so that a wait for the client hanging up keeps whatever it sent next."""
 
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn

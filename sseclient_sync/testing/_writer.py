@@ -1,9 +1,5 @@
-"""How a Reply goes on the wire: its head, its framing, and the timing of its body.
-
-The one rule this module owns: the server adds to a reply's head only what its framing needs
-(``Transfer-Encoding``, ``Content-Length``, ``Connection: close``), and writes each body item
-the moment it comes: one chunk per item in chunked framing, cut at exactly ``drop_at`` body
-bytes, the head held back until the first body bytes when ``hold_headers`` asks so.
+"""How a Reply goes on the wire: the head gets only what the framing needs, and each body item
+is written the moment it comes (one chunk per item when chunked), cut at exactly ``drop_at``.
 """
 
 from __future__ import annotations
@@ -112,7 +108,8 @@ class _BodyWriter:
         self._written = 0
         self._head = plan.head  # not yet sent
         if not plan.hold_headers:
-            self._send_head()
+            conn.sendall(self._head)
+            self._head = b""
 
     def write(self, data: bytes) -> None:
         if self._drop_at is not None and self._written + len(data) >= self._drop_at:
@@ -137,10 +134,6 @@ class _BodyWriter:
         if self._chunked:
             data = b"%x\r\n%s\r\n" % (len(data), data)
         self._conn.sendall(self._head + data)
-        self._head = b""
-
-    def _send_head(self) -> None:
-        self._conn.sendall(self._head)
         self._head = b""
 
 

@@ -1,13 +1,6 @@
-"""The pytest plugin: an ``sse_server`` fixture for every test suite that has this package.
-
-The one rule this module owns: a test asking for ``sse_server`` gets a started
-:class:`~sseclient_sync.testing.SSEServer` of its own, and when the test ends the server is
-stopped, with no thread and no socket left. Installing the package registers the plugin
-(the ``pytest11`` entry point ``sseclient_sync``); it is the only module that imports pytest.
-Example::
-
-    import sseclient_sync as sse
-    from sseclient_sync.testing import Reply, SSEServer
+"""The pytest plugin: a test asking for ``sse_server`` gets a started server of its own, stopped
+when the test ends. Installing the package registers it (entry point ``pytest11``); it is the
+only module that imports pytest. Example::
 
     def test_greeting(sse_server: SSEServer) -> None:
         sse_server.route("/s", Reply(body="data: hi\\n\\n"))
