@@ -91,6 +91,32 @@ def test_a_raising_callback_is_reported_and_delivery_goes_on() -> None:
     assert [str(error) for error in errors] == ["boom"]
 
 
+def test_closing_from_another_thread_ends_on_message_within_the_batch() -> None:
+    # What close() does: set the latch, then discard(). The reader gets no further event of
+    # the batch it is delivering once that returns.
+    stop = Latch()
+    seen: list[str] = []
+    halfway, closed = threading.Event(), threading.Event()
+
+    def on_message(event: Event) -> None:
+        seen.append(event.data)
+        if event.data == "2":
+            halfway.set()
+            assert closed.wait(WAIT)
+
+    sink = dispatcher(stop, on_message=on_message)
+    reader = threading.Thread(target=sink.deliver, args=(batch(5),))
+    reader.start()
+    assert halfway.wait(WAIT)
+    stop.set()
+    sink.discard()
+    closed.set()
+    reader.join(WAIT)
+    assert seen == ["0", "1", "2"]
+    sink.deliver(batch(2, start=5))  # after close(): nothing
+    assert seen == ["0", "1", "2"]
+
+
 def test_a_first_subscriber_takes_over_the_backlog_in_order() -> None:
     sink = dispatcher()
     sink.deliver(batch(3))
