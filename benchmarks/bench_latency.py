@@ -9,7 +9,9 @@ counted.
 
 Both framings (chunked, one chunk per event; close-delimited), for the floor (``http.client``
 ``read1`` and the tuple parser in the consuming thread), sseclient_sync by iteration and by
-``on_message``, and each installed peer by iteration. Rounds: each round runs every client on
+``on_message``, each installed peer by iteration, and "floor + reader thread" (the floor's
+reading and parsing in a thread of their own, handing rows over a ``queue.Queue``: what the
+design's hand-off costs, not a target). Rounds: each round runs every client on
 every framing once, the order rotated; the figures are over all rounds' events. Every client
 must get every event (the column says how many it got). Peers that read fixed-size blocks hold
 events back on a close-delimited stream until the block fills or the stream ends: their rows
@@ -23,12 +25,16 @@ Usage: ``python benchmarks/bench_latency.py [--quick] [--events N] [--interval S
 from __future__ import annotations
 
 import argparse
+import queue
+import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from _common import (
     Cell,
+    FloorParser,
     Notes,
+    Row,
     ServerProcess,
     floor_each,
     interleave,
@@ -45,6 +51,7 @@ import sseclient_sync as sse
 P50_SLACK = 0.0001
 P99_SLACK = 0.0005
 FRAMINGS = {"chunked": "chunked, one chunk per event", "close": "close-delimited"}
+FLOOR_THREAD = "floor + reader thread"
 ITERATION = "sseclient_sync, iteration"
 ON_MESSAGE = "sseclient_sync, on_message"
 SLACK = 30.0
@@ -67,6 +74,36 @@ def by_floor(port: int, path: str) -> Arrivals:
     got: Arrivals = []
     clock = time.monotonic
     floor_each(open_plain(port, path, SLACK), lambda row: got.append((row[1], clock())))
+    return got
+
+
+def by_floor_thread(port: int, path: str) -> Arrivals:
+    """The floor with the hand-off this library's design fixes (not the floor: a measure of
+    that cost): a thread of its own reads and parses, and puts each read's rows on a
+    ``queue.Queue``; this thread takes them and notes the clock."""
+    got: Arrivals = []
+    clock = time.monotonic
+    response = open_plain(port, path, SLACK)
+    handed: queue.Queue[Optional[List[Row]]] = queue.Queue()
+
+    def reader() -> None:
+        feed = FloorParser().feed
+        try:
+            while True:
+                data = response.read1(65536)
+                if not data:
+                    return
+                handed.put(feed(data))
+        finally:
+            handed.put(None)
+            response.close()
+
+    worker = threading.Thread(target=reader, daemon=True)
+    worker.start()
+    for rows in iter(handed.get, None):
+        for row in rows:
+            got.append((row[1], clock()))
+    worker.join()
     return got
 
 
@@ -142,6 +179,7 @@ def main() -> int:
 
         clients: Dict[str, Callable[[str, str], Arrivals]] = {
             FLOOR: lambda url, path: by_floor(server.port, path),
+            FLOOR_THREAD: lambda url, path: by_floor_thread(server.port, path),
             ITERATION: lambda url, path: by_iteration(url, wait),
             ON_MESSAGE: lambda url, path: by_on_message(url, wait),
         }
@@ -163,7 +201,7 @@ def main() -> int:
         floor = delays(arrivals.get((FLOOR, framing), []))
         floor_p50 = percentile(floor, 0.5) if floor else None
         floor_p99 = percentile(floor, 0.99) if floor else None
-        for name in [FLOOR, ITERATION, ON_MESSAGE, *PEERS]:
+        for name in [FLOOR, FLOOR_THREAD, ITERATION, ON_MESSAGE, *PEERS]:
             if name not in clients:
                 rows.append([f"  {name}", None, None, None, None, None, None, missing(name)])
                 continue
