@@ -345,7 +345,7 @@ def _accept(
             url=url,
             content_type=content_type,
         )
-    return _RequestsStream(response, url, read_timeout)
+    return _open_stream(response, url, read_timeout)
 
 
 def response_socket(raw: urllib3.HTTPResponse) -> Optional[socket.socket]:
@@ -543,30 +543,49 @@ def describe_error(error: BaseException) -> str:
     return type(error).__name__
 
 
-class _Waiter:
-    """Waits for a socket's next bytes without holding a large buffer while it is silent.
-
-    ``read1(n)`` on an empty BufferedReader allocates n bytes before it blocks, so every
-    idle stream would hold READ_SIZE (64 KiB) for as long as its server is quiet. Calling
-    the waiter first blocks in ``peek()``, which fills the reader's own small buffer; only
-    while a burst keeps that buffer full (more is waiting) does the next read go big.
-    """
-
-    def __init__(self, wire: io.BufferedReader) -> None:
-        self._peek = wire.peek
-        self._busy = False
-
-    def __call__(self) -> None:
-        if not self._busy:
-            self._peek(1)
-
-    def note(self, data: bytes) -> bytes:
-        """Record how much the last read returned; return it."""
-        self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
-        return data
+def _open_stream(
+    response: requests.Response, url: str, read_timeout: Optional[float]
+) -> _RequestsStream:
+    """The fastest stream for the response. urllib3's read1 costs about as much as parsing a
+    small event; without a content encoding to undo it only forwards to http.client's read1,
+    so read that directly, or, on a chunked body, decode the framing of everything that
+    arrived at once."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    inner = getattr(response.raw, "_fp", None)
+    if (
+        encoding in ("", "identity")
+        and isinstance(inner, http.client.HTTPResponse)
+        and isinstance(inner.fp, io.BufferedReader)
+    ):
+        if inner.chunked:
+            return _ChunkedStream(response, url, read_timeout, inner, inner.fp)
+        return _PlainStream(response, url, read_timeout, inner, inner.fp)
+    return _RequestsStream(response, url, read_timeout)
 
 
 class _RequestsStream:
+    """An accepted response, read through urllib3 (which undoes a content encoding).
+
+    The subclasses read http.client's response without urllib3, one ``read`` per wake of
+    the reading thread (often one per event), with nothing between it and the socket's
+    BufferedReader. They wait in ``peek()``: ``read1(n)`` on an empty BufferedReader
+    allocates n bytes before it blocks, so every idle stream would hold READ_SIZE (64 KiB)
+    for as long as its server is quiet, while ``peek()`` fills the BufferedReader's own
+    small buffer; only while a burst keeps that buffer full (more is waiting) does the next
+    read go big without waiting first.
+    """
+
+    __slots__ = (
+        "_aborted",
+        "_decoder",
+        "_inner",
+        "_raw",
+        "_read_timeout",
+        "_reader_ident",
+        "response",
+        "url",
+    )
+
     def __init__(
         self, response: requests.Response, url: str, read_timeout: Optional[float]
     ) -> None:
@@ -574,68 +593,39 @@ class _RequestsStream:
         self.url = url
         self._raw: urllib3.HTTPResponse = response.raw
         self._read_timeout = read_timeout
-        self._aborted = threading.Event()  # set from any thread by abort()
+        # Set from any thread by abort(), read by the reader: a bool (an Event costs 1.2 KB
+        # per stream, and a call on every read).
+        self._aborted = False
         self._reader_ident = threading.get_ident()  # the thread that opened it reads it
         sock = response_socket(self._raw)
         if sock is not None:
             # requests already set read_timeout for the wait for the headers; set it again on
             # the socket the body is read from, whatever a session's adapter did meanwhile.
             sock.settimeout(read_timeout)
-        self._inner: Optional[http.client.HTTPResponse] = None
+        self._inner: Optional[http.client.HTTPResponse] = None  # read directly
         self._decoder: Optional[ChunkedDecoder] = None
-        self._read1 = self._fastest_read1(response)
 
-    def _fastest_read1(self, response: requests.Response) -> Callable[[], bytes]:
-        """urllib3's read1 costs about as much as parsing a small event; without a content
-        encoding to undo it only forwards to http.client's read1, so call that directly, or,
-        on a chunked body, decode the framing of everything that arrived at once."""
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        inner = getattr(self._raw, "_fp", None)
-        if (
-            encoding in ("", "identity")
-            and isinstance(inner, http.client.HTTPResponse)
-            and isinstance(inner.fp, io.BufferedReader)
-        ):
-            self._inner = inner
-            if inner.chunked:
-                return self._chunked_read1(inner.fp)
-            return self._plain_read1(inner, inner.fp)
-        raw = self._raw
-        return lambda: raw.read1(READ_SIZE, decode_content=True)
+    def read(self) -> bytes:
+        if self._aborted:
+            return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
+        try:
+            data = self._raw.read1(READ_SIZE, decode_content=True)
+        except Exception as error:
+            return self._failed(error)
+        return data or self._ended()
 
-    def _plain_read1(
-        self, inner: http.client.HTTPResponse, wire: io.BufferedReader
-    ) -> Callable[[], bytes]:
-        """http.client's read1 (it keeps count of a Content-Length), waiting lightly."""
-        inner_read1, wait = inner.read1, _Waiter(wire)
-
-        def read1() -> bytes:
-            if inner.length != 0:  # a finished body must not wait for bytes that never come
-                wait()
-            return wait.note(inner_read1(READ_SIZE))
-
-        return read1
-
-    def _chunked_read1(self, wire: io.BufferedReader) -> Callable[[], bytes]:
-        """http.client's read1 returns one chunk per call: one parse and one hand-off per event
-        when a server flushes each event as a chunk. Read what arrived, decode it whole."""
-        decoder = self._decoder = ChunkedDecoder()
-        read_wire, wait = wire.read1, _Waiter(wire)
-
-        def read1() -> bytes:
-            if decoder.error is not None:
-                raise decoder.error  # found after the body the previous read returned
-            while not decoder.done:  # each pass consumes wire bytes: bounded by the body
-                wait()
-                data = wait.note(read_wire(READ_SIZE))
-                if not data:
-                    raise http.client.IncompleteRead(b"")
-                body = decoder.feed(data)
-                if body:
-                    return body
+    def _failed(self, error: Exception) -> bytes:
+        """A read raised ``error``: b"" if abort() interrupted it (a clean stop, not a
+        failure), else raise it translated."""
+        if self._aborted:
             return b""
+        raise self._translate(error) from error
 
-        return read1
+    def _ended(self) -> bytes:
+        """The body ended: release its connection (unless aborted); b""."""
+        if not self._aborted:
+            self._release_after_the_end()
+        return b""
 
     def _release_after_the_end(self) -> None:
         """Hand a keep-alive connection back to the pool once its body was read to the end.
@@ -649,19 +639,6 @@ class _RequestsStream:
                 return  # bytes past the end of the body: the connection is not fit for reuse
             inner.close()  # what http.client does once it has read a chunked body's end
         self._raw.release_conn()
-
-    def read(self) -> bytes:
-        if self._aborted.is_set():
-            return b""  # not the bytes still buffered: in a burst, megabytes could be waiting
-        try:
-            data = self._read1()
-        except Exception as error:
-            if self._aborted.is_set():
-                return b""  # close() interrupted the read: a clean stop, not a failure
-            raise self._translate(error) from error
-        if not data and not self._aborted.is_set():
-            self._release_after_the_end()
-        return data
 
     def _translate(self, error: Exception) -> SSEError:
         if isinstance(error, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError)):
@@ -677,7 +654,7 @@ class _RequestsStream:
         )
 
     def abort(self) -> None:
-        self._aborted.set()
+        self._aborted = True
         try:
             self._raw.shutdown()
         except (ValueError, RuntimeError, OSError, AttributeError):
@@ -695,3 +672,80 @@ class _RequestsStream:
             self.response.close()
         except Exception:
             log.debug("closing %s after abort failed", self.url, exc_info=True)
+
+
+class _PlainStream(_RequestsStream):
+    """http.client's read1 (it keeps count of a Content-Length), waiting lightly."""
+
+    __slots__ = ("_busy", "_inner_read1", "_peek", "_plain")
+
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        read_timeout: Optional[float],
+        inner: http.client.HTTPResponse,
+        wire: io.BufferedReader,
+    ) -> None:
+        super().__init__(response, url, read_timeout)
+        self._inner = self._plain = inner
+        self._inner_read1 = inner.read1
+        self._peek = wire.peek
+        self._busy = False  # the last read filled the BufferedReader's buffer: more waits
+
+    def read(self) -> bytes:
+        if self._aborted:
+            return b""  # as in _RequestsStream.read
+        try:
+            # A finished body must not wait for bytes that never come.
+            if not self._busy and self._plain.length != 0:
+                self._peek(1)
+            data = self._inner_read1(READ_SIZE)
+        except Exception as error:
+            return self._failed(error)
+        self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
+        return data or self._ended()
+
+
+class _ChunkedStream(_RequestsStream):
+    """http.client's read1 returns one chunk per call: one parse and one hand-off per event
+    when a server flushes each event as a chunk. Read what arrived, decode it whole."""
+
+    __slots__ = ("_busy", "_chunks", "_feed", "_peek", "_read_wire")
+
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        read_timeout: Optional[float],
+        inner: http.client.HTTPResponse,
+        wire: io.BufferedReader,
+    ) -> None:
+        super().__init__(response, url, read_timeout)
+        self._inner = inner
+        decoder = self._decoder = self._chunks = ChunkedDecoder()
+        self._feed = decoder.feed
+        self._read_wire = wire.read1
+        self._peek = wire.peek
+        self._busy = False  # as in _PlainStream
+
+    def read(self) -> bytes:
+        if self._aborted:
+            return b""  # as in _RequestsStream.read
+        decoder = self._chunks
+        try:
+            if decoder.error is not None:
+                raise decoder.error  # found after the body the previous read returned
+            while not decoder.done:  # each pass consumes wire bytes: bounded by the body
+                if not self._busy:
+                    self._peek(1)
+                data = self._read_wire(READ_SIZE)
+                self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
+                if not data:
+                    raise http.client.IncompleteRead(b"")
+                body = self._feed(data)
+                if body:
+                    return body
+        except Exception as error:
+            return self._failed(error)
+        return self._ended()
