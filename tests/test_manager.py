@@ -577,7 +577,8 @@ def test_create_from_inside_on_message(server: SSEServer, default_registry: None
         )
 
     first = sse.create_sse_connection(server.url_for("/first"), on_message=on_message)
-    wait_until(lambda: second_messages == ["second"], "the second connection's event")
+    # The second connection's event can arrive before create() returns inside on_message.
+    wait_until(lambda: second_messages == ["second"] and created, "the second connection")
     assert created[0].is_open()
     assert sse.get_sse_connection_count() == 2
     assert {c.id for c in sse.get_all_sse_connections()} == {first.id, created[0].id}
