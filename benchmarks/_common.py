@@ -234,8 +234,7 @@ def design_floor_count(
 
     count = 0
     try:
-        if seen is not None:
-            thread = False  # the check run: what is parsed, not how fast
+        if seen is not None:  # the check run, in this thread: what is parsed, not how fast
             seen.extend(tuple(row[:3]) for batch in parsed() for row in batch)
             return len(seen)
         if not thread:

@@ -564,27 +564,10 @@ def _open_stream(
 
 
 class _RequestsStream:
-    """An accepted response, read through urllib3 (which undoes a content encoding).
+    """An accepted response, read through urllib3 (which undoes a content encoding, and
+    hands the connection back to its pool when it reads the end of the body itself)."""
 
-    The subclasses read http.client's response without urllib3, one ``read`` per wake of
-    the reading thread (often one per event), with nothing between it and the socket's
-    BufferedReader. They wait in ``peek()``: ``read1(n)`` on an empty BufferedReader
-    allocates n bytes before it blocks, so every idle stream would hold READ_SIZE (64 KiB)
-    for as long as its server is quiet, while ``peek()`` fills the BufferedReader's own
-    small buffer; only while a burst keeps that buffer full (more is waiting) does the next
-    read go big without waiting first.
-    """
-
-    __slots__ = (
-        "_aborted",
-        "_decoder",
-        "_inner",
-        "_raw",
-        "_read_timeout",
-        "_reader_ident",
-        "response",
-        "url",
-    )
+    __slots__ = ("_aborted", "_raw", "_read_timeout", "_reader_ident", "response", "url")
 
     def __init__(
         self, response: requests.Response, url: str, read_timeout: Optional[float]
@@ -602,8 +585,6 @@ class _RequestsStream:
             # requests already set read_timeout for the wait for the headers; set it again on
             # the socket the body is read from, whatever a session's adapter did meanwhile.
             sock.settimeout(read_timeout)
-        self._inner: Optional[http.client.HTTPResponse] = None  # read directly
-        self._decoder: Optional[ChunkedDecoder] = None
 
     def read(self) -> bytes:
         if self._aborted:
@@ -628,17 +609,8 @@ class _RequestsStream:
         return b""
 
     def _release_after_the_end(self) -> None:
-        """Hand a keep-alive connection back to the pool once its body was read to the end.
-        urllib3 does this itself only when the end is read through it."""
-        inner = self._inner
-        if inner is None or inner.will_close:
-            return
-        decoder = self._decoder
-        if decoder is not None:
-            if decoder.surplus:
-                return  # bytes past the end of the body: the connection is not fit for reuse
-            inner.close()  # what http.client does once it has read a chunked body's end
-        self._raw.release_conn()
+        """Hand a keep-alive connection back to the pool once its body was read to the end
+        (urllib3 has done it here)."""
 
     def _translate(self, error: Exception) -> SSEError:
         if isinstance(error, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError)):
@@ -674,44 +646,17 @@ class _RequestsStream:
             log.debug("closing %s after abort failed", self.url, exc_info=True)
 
 
-class _PlainStream(_RequestsStream):
-    """http.client's read1 (it keeps count of a Content-Length), waiting lightly."""
+class _DirectStream(_RequestsStream):
+    """Reads http.client's response without urllib3, one ``read`` per wake of the reading
+    thread (often one per event), with nothing between it and the socket's BufferedReader.
 
-    __slots__ = ("_busy", "_inner_read1", "_peek", "_plain")
+    It waits in ``peek()``: ``read1(n)`` on an empty BufferedReader allocates n bytes before
+    it blocks, so every idle stream would hold READ_SIZE (64 KiB) for as long as its server
+    is quiet, while ``peek()`` fills the BufferedReader's own small buffer. Only while a
+    burst keeps that buffer full (``_busy``: more is waiting) does a read go big at once.
+    """
 
-    def __init__(
-        self,
-        response: requests.Response,
-        url: str,
-        read_timeout: Optional[float],
-        inner: http.client.HTTPResponse,
-        wire: io.BufferedReader,
-    ) -> None:
-        super().__init__(response, url, read_timeout)
-        self._inner = self._plain = inner
-        self._inner_read1 = inner.read1
-        self._peek = wire.peek
-        self._busy = False  # the last read filled the BufferedReader's buffer: more waits
-
-    def read(self) -> bytes:
-        if self._aborted:
-            return b""  # as in _RequestsStream.read
-        try:
-            # A finished body must not wait for bytes that never come.
-            if not self._busy and self._plain.length != 0:
-                self._peek(1)
-            data = self._inner_read1(READ_SIZE)
-        except Exception as error:
-            return self._failed(error)
-        self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
-        return data or self._ended()
-
-
-class _ChunkedStream(_RequestsStream):
-    """http.client's read1 returns one chunk per call: one parse and one hand-off per event
-    when a server flushes each event as a chunk. Read what arrived, decode it whole."""
-
-    __slots__ = ("_busy", "_chunks", "_feed", "_peek", "_read_wire")
+    __slots__ = ("_busy", "_inner", "_peek")
 
     def __init__(
         self,
@@ -723,16 +668,68 @@ class _ChunkedStream(_RequestsStream):
     ) -> None:
         super().__init__(response, url, read_timeout)
         self._inner = inner
-        decoder = self._decoder = self._chunks = ChunkedDecoder()
-        self._feed = decoder.feed
-        self._read_wire = wire.read1
         self._peek = wire.peek
-        self._busy = False  # as in _PlainStream
+        self._busy = False
+
+    def _release_after_the_end(self) -> None:
+        """urllib3 did not read the end, so it must be told (unless the connection closes)."""
+        if not self._inner.will_close:
+            self._raw.release_conn()
+
+
+class _PlainStream(_DirectStream):
+    """http.client's read1 (it keeps count of a Content-Length)."""
+
+    __slots__ = ("_inner_read1",)
+
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        read_timeout: Optional[float],
+        inner: http.client.HTTPResponse,
+        wire: io.BufferedReader,
+    ) -> None:
+        super().__init__(response, url, read_timeout, inner, wire)
+        self._inner_read1 = inner.read1
 
     def read(self) -> bytes:
         if self._aborted:
             return b""  # as in _RequestsStream.read
-        decoder = self._chunks
+        try:
+            # A finished body must not wait for bytes that never come.
+            if not self._busy and self._inner.length != 0:
+                self._peek(1)
+            data = self._inner_read1(READ_SIZE)
+        except Exception as error:
+            return self._failed(error)
+        self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE
+        return data or self._ended()
+
+
+class _ChunkedStream(_DirectStream):
+    """http.client's read1 returns one chunk per call: one parse and one hand-off per event
+    when a server flushes each event as a chunk. Read what arrived, decode it whole."""
+
+    __slots__ = ("_decoder", "_feed", "_read_wire")
+
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        read_timeout: Optional[float],
+        inner: http.client.HTTPResponse,
+        wire: io.BufferedReader,
+    ) -> None:
+        super().__init__(response, url, read_timeout, inner, wire)
+        self._decoder = ChunkedDecoder()
+        self._feed = self._decoder.feed
+        self._read_wire = wire.read1
+
+    def read(self) -> bytes:
+        if self._aborted:
+            return b""  # as in _RequestsStream.read
+        decoder = self._decoder
         try:
             if decoder.error is not None:
                 raise decoder.error  # found after the body the previous read returned
@@ -749,3 +746,9 @@ class _ChunkedStream(_RequestsStream):
         except Exception as error:
             return self._failed(error)
         return self._ended()
+
+    def _release_after_the_end(self) -> None:
+        if self._inner.will_close or self._decoder.surplus:
+            return  # closing, or bytes came past the end of the body: not fit for reuse
+        self._inner.close()  # what http.client does once it has read a chunked body's end
+        self._raw.release_conn()
