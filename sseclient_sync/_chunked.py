@@ -48,13 +48,9 @@ class ChunkedDecoder:
         self._state = _SIZE
         self._remaining = 0
         self._line = b""  # an unfinished line, kept until its line feed arrives
+        self.done = False  # an attribute, not a property: it is read on every wake
         self.surplus = False
         self.error: Optional[ChunkedError] = None
-
-    @property
-    def done(self) -> bool:
-        """True once the whole body has been read."""
-        return self._state == _DONE
 
     def feed(self, data: bytes) -> bytes:
         """The body bytes within ``data``. Raises :class:`ChunkedError` on malformed framing."""
@@ -125,6 +121,7 @@ class ChunkedDecoder:
                 state = _SIZE
             elif not line:  # _TRAILER: the empty line ends the body
                 state = _DONE
+                self.done = True
         self._state = state
         self._remaining = remaining
 

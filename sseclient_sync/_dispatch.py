@@ -137,6 +137,7 @@ class Dispatcher:
     __slots__ = (
         "_current",
         "_current_batch",
+        "_direct",
         "_end",
         "_flushing",
         "_iterating",
@@ -164,6 +165,9 @@ class Dispatcher:
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
         self._parked: list[list[Event]] = []
+        # on_message while it is the only consumer (no subscribers, nobody iterating): what
+        # deliver() calls without taking the lock. Changed under the lock.
+        self._direct: Optional[Handler] = options.on_message
 
     # -- user code ---------------------------------------------------------------------------
 
@@ -200,10 +204,27 @@ class Dispatcher:
 
     def deliver(self, events: list[Event]) -> None:
         """Hand events to the queue, the callbacks and the subscribers, in order."""
+        on_each = self._direct  # on_message alone: no lock, no queue
+        if on_each is None:
+            on_each = self._deliver_to_all(events)
+            if on_each is None:
+                return
+        stop = self._stop
+        for event in events:
+            if stop._is_set:  # the flag read directly: a third of the cost of is_set()
+                break  # a callback closed the connection: nothing is delivered after close()
+            try:
+                on_each(event)
+            except Exception as error:
+                self._report_user_error(error, on_each)
+
+    def _deliver_to_all(self, events: list[Event]) -> Optional[Handler]:
+        """``deliver`` with an iterator or subscribers: queue the events and call the
+        subscribers; returns ``on_message`` when it is still to be called for each event."""
         with self._lock:
             if self._flushing:  # the first subscriber is taking the backlog: queue up behind
                 self._parked.append(events)
-                return
+                return None
             subscribers = self._subscribers
         on_message = self._options.on_message
         if self._iterating or not (on_message or subscribers):
@@ -211,27 +232,18 @@ class Dispatcher:
             if not subscribers and self._subscribers and not self._iterating:
                 # A first subscriber came while these were being queued: see that it gets them.
                 self._claim_and_flush_backlog()
-                return
-        if subscribers:
-            for event in events:
+                return None
+        if not subscribers:
+            return on_message
+        for event in events:
+            if self._stop.is_set():
+                break
+            self.call_user(on_message, event)
+            for handler in subscribers.get(event.event, ()):
                 if self._stop.is_set():
-                    break  # a callback closed the connection: nothing is delivered after close()
-                self.call_user(on_message, event)
-                for handler in subscribers.get(event.event, ()):
-                    if self._stop.is_set():
-                        break
-                    self.call_user(handler, event)
-        elif on_message is not None:
-            # The common callback path, without a wrapper call per event; the latch's flag is
-            # read directly, which costs a third of an is_set() call.
-            stop = self._stop
-            for event in events:
-                if stop._is_set:
                     break
-                try:
-                    on_message(event)
-                except Exception as error:
-                    self._report_user_error(error, on_message)
+                self.call_user(handler, event)
+        return None
 
     # -- subscribers -------------------------------------------------------------------------
 
@@ -241,6 +253,7 @@ class Dispatcher:
             first_consumer = not (self._subscribers or self._options.on_message or self._iterating)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
+            self._direct = None
         if first_consumer:
             self._claim_and_flush_backlog()
 
@@ -255,6 +268,8 @@ class Dispatcher:
             else:
                 subscribers.pop(event_type, None)
             self._subscribers = subscribers
+            if not (subscribers or self._iterating):
+                self._direct = self._options.on_message
 
     def _claim_and_flush_backlog(self) -> None:
         with self._lock:
@@ -336,7 +351,9 @@ class Dispatcher:
     def _batches(
         self, timeout: Optional[float], describe: Callable[[], str]
     ) -> Iterator[Iterator[Event]]:
-        self._iterating = True
+        with self._lock:
+            self._iterating = True
+            self._direct = None
         current = self._current
         if current is not None:
             yield current  # the rest of the batch an earlier loop stopped in

@@ -168,6 +168,7 @@ class Reader:
         "transport",
         "url",
         "wake",
+        "watches_for_ends",
     )
 
     def __init__(
@@ -188,6 +189,7 @@ class Reader:
         self.dispatcher = lifecycle.dispatcher
         self.parser = parser
         self.replays = ReplayFilter()
+        self.watches_for_ends = options.done is not None or options.fail is not None
         self.attempts = 0
         self.force_reconnect = False
         self.wake = threading.Event()  # cuts a backoff or poll wait short (close, reconnect)
@@ -424,15 +426,15 @@ class Reader:
         if self.options.dedup:
             events = self.replays.filter(events, inherited)
         ending: Optional[Ending] = None
-        if self.options.done is not None or self.options.fail is not None:
+        if self.watches_for_ends:
             events, ending = self._until_the_end_marker(events)
         life = self.life
-        if not events or life.stop.is_set():
+        if not events or life.stop._is_set:
             return ending
-        with life.lock:
-            self.attempts = 0
-            life.messages += len(events)
-            life.last_message_time = life.runtime.wall_clock()
+        self.attempts = 0
+        # Only this thread writes the counts: stats() may read them between these two lines.
+        life.messages += len(events)
+        life.last_message_time = life.runtime.wall_clock()
         self.dispatcher.deliver(events)
         return ending
 

@@ -73,8 +73,6 @@ class ReplayFilter:
         events whose block had no ``id:`` line (an inherited id is no identity). An empty id
         only resets the last event ID; an id that restates the id of the event just before it
         (a relay writing every event's id) is no replay either."""
-        if not events:
-            return events
         # C loops only: no Python code runs per event. The ids are hashed when the next stream
         # begins, and only the latest window of them is kept.
         current = self._current
@@ -82,16 +80,16 @@ class ReplayFilter:
             skip = set(inherited)
             current.extend([e.id for index, e in enumerate(events) if index not in skip])
         else:
-            current.extend(map(_event_id, events[-self.window :]))
-        earlier = self._earlier
-        if (
-            earlier
-            and len(inherited) < len(events)
-            and not earlier.isdisjoint(map(hash, filter(None, map(_event_id, events))))
-        ):
-            events = self._without_replays(events, inherited)
+            current.extend(map(_event_id, events))
         if len(current) > self.window + _TRIM_SLACK:
             del current[: -self.window]  # in bulk, rather than one eviction per event
+        earlier = self._earlier
+        if not earlier:
+            return events  # nothing to replay (nor is _previous_id read in this stream)
+        if len(inherited) < len(events) and not earlier.isdisjoint(
+            map(hash, filter(None, map(_event_id, events)))
+        ):
+            events = self._without_replays(events, inherited)
         if events:
             self._previous_id = events[-1].id
         return events

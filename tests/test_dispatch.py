@@ -126,6 +126,38 @@ def test_a_first_subscriber_takes_over_the_backlog_in_order() -> None:
     assert got == ["0", "1", "2", "3", "4"]
 
 
+def test_on_message_shares_events_with_subscribers_and_iteration_as_they_come_and_go() -> None:
+    # on_message alone takes the lock-free path; a subscriber, and then iteration, must each
+    # get every event delivered from the moment they start.
+    seen: list[str] = []
+    got: list[str] = []
+
+    def handler(event: Event) -> None:
+        got.append(event.data)
+
+    sink = dispatcher(on_message=lambda event: seen.append(event.data))
+    sink.deliver(batch(1))
+    sink.subscribe("message", handler)
+    sink.deliver(batch(1, start=1))
+    sink.unsubscribe("message", handler)
+    sink.deliver(batch(1, start=2))
+    # Iteration begins at the first next(): deliver until the waiting iterator gets one.
+    iterator = sink.events(timeout=WAIT, describe=lambda: "test")
+    taken: list[str] = []
+    taker = threading.Thread(target=lambda: taken.append(next(iterator).data))
+    taker.start()
+    sent = 3
+    while taker.is_alive() and sent < 300:
+        sink.deliver(batch(1, start=sent))
+        sent += 1
+        taker.join(0.01)
+    assert taken and int(taken[0]) < sent
+    sink.deliver(batch(1, start=sent))
+    assert next(iterator).data == str(int(taken[0]) + 1)  # queued from then on, in order
+    assert seen == [str(n) for n in range(sent + 1)]
+    assert got == ["1"]
+
+
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
     comments: list[str] = []
     stop = Latch()
