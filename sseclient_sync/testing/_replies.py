@@ -114,17 +114,10 @@ def redirect(location: str, status: int = 302) -> Reply:
 def sse(*items: Union[Event, str, bytes]) -> bytes:
     """Concatenate wire-format SSE: an :class:`Event` is written with ``Event.encode()``, ``str``
     (UTF-8) and ``bytes`` pass through untouched, so malformed streams can be scripted too."""
-    parts = []
-    for item in items:
-        if isinstance(item, Event):
-            parts.append(item.encode())
-        elif isinstance(item, str):
-            parts.append(item.encode("utf-8"))
-        elif isinstance(item, bytes):
-            parts.append(item)
-        else:
-            raise TypeError(f"sse() takes Event, str or bytes items, got {item!r}")
-    return b"".join(parts)
+    rule = "sse() takes Event, str or bytes items"
+    return b"".join(
+        item.encode() if isinstance(item, Event) else _utf8(item, rule) for item in items
+    )
 
 
 def body_items(reply: Reply) -> Iterable[BodyItem]:
@@ -144,14 +137,14 @@ def text_reply(status: int, text: str) -> Reply:
 
 def join_for_length(items: Iterable[BodyItem]) -> bytes:
     """The bytes of a ``length`` body. Raises TypeError for a control item."""
-    parts = []
-    for item in items:
-        if isinstance(item, str):
-            parts.append(item.encode("utf-8"))
-        elif isinstance(item, bytes):
-            parts.append(item)
-        else:
-            raise TypeError(
-                f'a Reply with framing="length" may hold only bytes and str, got {item!r}'
-            )
-    return b"".join(parts)
+    rule = 'a Reply with framing="length" may hold only bytes and str'
+    return b"".join(_utf8(item, rule) for item in items)
+
+
+def _utf8(item: object, rule: str) -> bytes:
+    """``item`` as bytes, a ``str`` UTF-8 encoded; TypeError stating ``rule`` for anything else."""
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    if isinstance(item, bytes):
+        return item
+    raise TypeError(f"{rule}, got {item!r}")

@@ -77,17 +77,14 @@ class SocketReader:
             return True
         finally:
             self._conn.setblocking(True)
-        if not data:
-            self._at_end = True
-            return True
-        self._buffer += data
-        return False
+        return not self._keep(data)
 
     def _receive(self) -> bool:
         """Wait for more bytes. False at the end of the stream."""
-        if self._at_end:
-            return False
-        data = self._conn.recv(_RECV_SIZE)
+        return not self._at_end and self._keep(self._conn.recv(_RECV_SIZE))
+
+    def _keep(self, data: bytes) -> bool:
+        """Buffer what ``recv`` returned; False when it was the end of the stream."""
         if not data:
             self._at_end = True
             return False
@@ -114,11 +111,8 @@ def read_request(
     send: Callable[[bytes], object],
     client_cert: Optional[dict[str, Any]] = None,
 ) -> Optional[Incoming]:
-    """Read one request; None when the client closed the connection between requests.
-
-    ``send`` writes to the client (the interim ``100 Continue``); ``client_cert`` is recorded
-    with the request.
-    """
+    """Read one request; None when the client closed the connection between requests. ``send``
+    writes the interim ``100 Continue`` to the client; ``client_cert`` is recorded with it."""
     try:
         line = _read_line(reader)
         if not line:
