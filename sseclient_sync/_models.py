@@ -29,11 +29,9 @@ class Event(NamedTuple):
     the events that follow it, as the spec defines), and ``retry`` the reconnection time in
     milliseconds if this event's own block carried a valid ``retry:`` field.
 
-    The parser makes one per event, so it is a tuple underneath: ``Event(...)`` costs less than
-    half as much as a frozen dataclass, and the parser's own way of making it
-    (``tuple.__new__``) a fifth. It unpacks as ``event, data, id, retry``, but it is never
-    equal to a plain tuple or to another tuple type with the same items, only to an equal
-    ``Event``.
+    It is a tuple underneath, as the parser makes one per event: ``Event(...)`` costs under half
+    a frozen dataclass, ``tuple.__new__`` (the parser's way) a fifth. It unpacks as
+    ``event, data, id, retry`` but equals only an equal ``Event``, never another tuple.
     """
 
     event: str = "message"

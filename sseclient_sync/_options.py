@@ -108,14 +108,13 @@ def build_options(url: str, options: Mapping[str, Any]) -> Options:
     """Check ``url`` and the keyword options of ``create_sse_connection``; raise ``TypeError``
     or ``ValueError`` naming the option, the bad value and what is expected."""
     _check_url("url", url)
-    unknown = [name for name in options if name not in _FIELDS]
-    if unknown:
-        name = unknown[0]
-        close = difflib.get_close_matches(name, _PUBLIC, n=1)
+    unknown = next((name for name in options if name not in _FIELDS), None)
+    if unknown is not None:
+        close = difflib.get_close_matches(unknown, _PUBLIC, n=1)
         hint = (
             f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(_PUBLIC)}"
         )
-        raise TypeError(f"unknown option {name!r}{hint}")
+        raise TypeError(f"unknown option {unknown!r}{hint}")
     values = dict(options)
     if "retry" in values:
         values["retry"] = Retry.from_option(values["retry"])
@@ -132,16 +131,13 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     options (params, headers, proxies) are merged key by key (``None`` adds nothing)."""
     merged = dict(defaults)
     for name, value in overrides.items():
-        if value is None and name in _MERGED_DICTS and name in merged:
-            continue
-        if (
-            name in _MERGED_DICTS
-            and isinstance(merged.get(name), Mapping)
-            and isinstance(value, Mapping)
-        ):
-            merged[name] = {**merged[name], **value}
-        else:
-            merged[name] = value
+        if name in _MERGED_DICTS and name in merged:
+            if value is None:
+                continue
+            if isinstance(merged[name], Mapping) and isinstance(value, Mapping):
+                merged[name] = {**merged[name], **value}
+                continue
+        merged[name] = value
     return merged
 
 

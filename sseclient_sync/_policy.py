@@ -212,9 +212,8 @@ def backoff(error: SSEError, state: AttemptState) -> float:
 
 
 def _closed_error(state: AttemptState) -> ConnectError:
-    if state.has_done:
-        return ConnectError(f"{state.url} ended the stream before the done marker", url=state.url)
-    return ConnectError(f"{state.url} closed the stream", url=state.url)
+    what = "ended the stream before the done marker" if state.has_done else "closed the stream"
+    return ConnectError(f"{state.url} {what}", url=state.url)
 
 
 def _unsafe_replay_error(error: SSEError, state: AttemptState) -> ConnectError:

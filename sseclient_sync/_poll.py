@@ -37,7 +37,7 @@ def parse_poll_body(
     inherited: list[int] = []
     for index, item in enumerate(items):
         event = _event_from(item, index, url, last_event_id)
-        if event.id is not None and not (isinstance(item, dict) and item.get("id") is not None):
+        if event.id is not None and item.get("id") is None:  # _event_from checked it is a dict
             inherited.append(len(events))
         last_event_id = event.id
         events.append(event)

@@ -30,12 +30,9 @@ def stream_request(
     (relative to the connection's URL) replaces the URL."""
     headers: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
     headers.update(options.headers or {})
-    params = dict(options.params) if options.params else None
+    headers.update(overrides.get("headers") or {})
+    params = {**(options.params or {}), **(overrides.get("params") or {})} or None
     body_json, body_data = options.json, options.data
-    if overrides.get("params"):
-        params = {**(params or {}), **overrides["params"]}
-    if overrides.get("headers"):
-        headers.update(overrides["headers"])
     if "json" in overrides:
         body_json, body_data = overrides["json"], None
     if "data" in overrides:
