@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         "--max-events", type=_positive_int, metavar="N", help="exit 0 after N events"
     )
     parser.add_argument(
-        "--timeout", type=_positive_float, default=15.0, help="seconds to get the response headers"
+        "--timeout",
+        type=_positive_float,
+        default=15.0,
+        help="seconds to establish the connection (TCP, TLS, proxy)",
     )
     parser.add_argument(
         "--read-timeout",

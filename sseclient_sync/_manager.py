@@ -76,13 +76,13 @@ class ConnectionManager:
         (``wait_open=False``: at once). Raises the final error if it cannot open within the
         retry budget, and ``TypeError``/``ValueError`` for a bad option."""
         merged = merge_options(self._defaults, options)
-        wait_open = merged.pop("wait_open", True)
         if merged.get("session") is None:
             merged["session"] = self._shared_session()
         full_url = urljoin(self.base_url, url) if self.base_url else url
+        checked = build_options(full_url, merged)
         connection = Connection(
             full_url,
-            build_options(full_url, merged),
+            checked,
             transport=self._transport,
             runtime=self._runtime,
             supervisor=self,
@@ -90,7 +90,7 @@ class ConnectionManager:
         with self._lock:
             self._connections[connection.id] = connection
         connection.start()
-        if wait_open is None or wait_open:
+        if checked.wait_open:
             try:
                 connection.wait_open()
             except BaseException:

@@ -304,6 +304,7 @@ def test_a_calls_own_session_replaces_the_managers(server: SSEServer) -> None:
         ({"queue_size": 0}, ValueError, "queue_size"),
         ({"poll_url": "/relative"}, ValueError, "poll_url"),
         ({"json": {"a": 1}, "data": "a=1"}, ValueError, "json"),
+        ({"wait_open": 0}, TypeError, "wait_open"),
     ],
 )
 def test_bad_default_options_fail_at_construction(
@@ -319,6 +320,8 @@ def test_a_bad_call_option_fails_before_anything_is_registered(server: SSEServer
             manager.create(server.url_for("/stream"), queue_size=0)
         with pytest.raises(TypeError, match="unknown option"):
             manager.create(server.url_for("/stream"), on_mesage=print)
+        with pytest.raises(TypeError, match="wait_open must be True or False, got 'no'"):
+            manager.create(server.url_for("/stream"), wait_open="no")
         assert manager.count() == 0
     assert server.requests == []
 
