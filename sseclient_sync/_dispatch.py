@@ -83,6 +83,9 @@ class EventQueue(queue.Queue[QueueItem]):
     def _init(self, maxsize: int) -> None:
         self.queue: collections.deque[QueueItem] = collections.deque()
         self.size = 0
+        # The last loop over it ended while callbacks also take the events: a producer waiting
+        # for room must not wait for a reader that may never come.
+        self.abandoned = False
 
     def _qsize(self) -> int:
         return self.size
@@ -105,7 +108,7 @@ class EventQueue(queue.Queue[QueueItem]):
             while start < total:
                 room = self.maxsize - self.size
                 if room <= 0:
-                    if stop.is_set():
+                    if stop.is_set() or self.abandoned:
                         return
                     self.not_full.wait(_QUEUE_POLL)
                     continue
@@ -119,6 +122,12 @@ class EventQueue(queue.Queue[QueueItem]):
                 self.size += len(piece)
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
+
+    def abandon(self) -> None:
+        """Nobody iterates, and callbacks take the events: stop a producer waiting for room."""
+        with self.mutex:
+            self.abandoned = True
+            self.not_full.notify_all()
 
     def put_end(self, end: QueueEnd) -> None:
         """Queue the end marker past the bound: it must never wait."""
@@ -140,7 +149,7 @@ class Dispatcher:
         "_direct",
         "_end",
         "_flushing",
-        "_iterating",
+        "_iterators",
         "_lock",
         "_options",
         "_parked",
@@ -154,14 +163,16 @@ class Dispatcher:
         self.url = url
         self._options = options
         self._stop = stop
-        self._lock = threading.Lock()
+        # Reentrant: a loop over events() dropped in a reference cycle is finished (its
+        # finally, which takes this lock) by whichever thread the garbage collector runs in.
+        self._lock = threading.RLock()
         # Made when first needed: a connection read by callbacks alone never needs one.
         self._queue: Optional[EventQueue] = None
         self._end: Optional[QueueEnd] = None
         # The batch iteration is in, and the iterator over it (shared by every loop).
         self._current_batch: list[Event] = []
         self._current: Optional[Iterator[Event]] = None
-        self._iterating = False
+        self._iterators = 0  # loops over events() under way
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
         self._parked: list[list[Event]] = []
@@ -227,9 +238,9 @@ class Dispatcher:
                 return None
             subscribers = self._subscribers
         on_message = self._options.on_message
-        if self._iterating or not (on_message or subscribers):
+        if self._iterators or not (on_message or subscribers):
             self._the_queue().put_events(events, self._stop)
-            if not subscribers and self._subscribers and not self._iterating:
+            if not subscribers and self._subscribers and not self._iterators:
                 # A first subscriber came while these were being queued: see that it gets them.
                 self._claim_and_flush_backlog()
                 return None
@@ -250,7 +261,7 @@ class Dispatcher:
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """Add ``handler`` for ``event_type``; the first consumer takes over the backlog."""
         with self._lock:
-            first_consumer = not (self._subscribers or self._options.on_message or self._iterating)
+            first_consumer = not (self._subscribers or self._options.on_message or self._iterators)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
             self._direct = None
@@ -268,7 +279,7 @@ class Dispatcher:
             else:
                 subscribers.pop(event_type, None)
             self._subscribers = subscribers
-            if not (subscribers or self._iterating):
+            if not (subscribers or self._iterators):
                 self._direct = self._options.on_message
 
     def _claim_and_flush_backlog(self) -> None:
@@ -352,32 +363,45 @@ class Dispatcher:
         self, timeout: Optional[float], describe: Callable[[], str]
     ) -> Iterator[Iterator[Event]]:
         with self._lock:
-            self._iterating = True
+            self._iterators += 1
             self._direct = None
-        current = self._current
-        if current is not None:
-            yield current  # the rest of the batch an earlier loop stopped in
-        waiting = self._the_queue()
-        while True:
-            self._current, self._current_batch = None, []  # let the finished batch go
-            item = _get_in_slices(waiting, timeout)
-            if item is None:
-                raise TimeoutError(
-                    f"no event from {self.url} within timeout={timeout}s ({describe()})"
-                )
-            if isinstance(item, QueueEnd):
-                waiting.put_end(item)  # leave it for any other iterator
-                if item.error is not None:
-                    raise item.error
-                return
-            self._current_batch = item  # before the check: discard() empties it from now on
-            if self._stop.is_set():
-                # close() began and may have drained the queue before this batch reached it:
-                # handing it out would skip the discarded events and carry on after them.
-                item.clear()
-                continue
-            self._current = current = iter(item)
-            yield current
+        try:
+            current = self._current
+            if current is not None:
+                yield current  # the rest of the batch an earlier loop stopped in
+            waiting = self._the_queue()
+            waiting.abandoned = False
+            while True:
+                self._current, self._current_batch = None, []  # let the finished batch go
+                item = _get_in_slices(waiting, timeout)
+                if item is None:
+                    raise TimeoutError(
+                        f"no event from {self.url} within timeout={timeout}s ({describe()})"
+                    )
+                if isinstance(item, QueueEnd):
+                    waiting.put_end(item)  # leave it for any other iterator
+                    if item.error is not None:
+                        raise item.error
+                    return
+                self._current_batch = item  # before the check: discard() empties it from now on
+                if self._stop.is_set():
+                    # close() began and may have drained the queue before this batch reached it:
+                    # handing it out would skip the discarded events and carry on after them.
+                    item.clear()
+                    continue
+                self._current = current = iter(item)
+                yield current
+        finally:
+            # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
+            # must never stall the reader, so the queue is fed no longer (unless another loop
+            # runs).
+            with self._lock:
+                self._iterators -= 1
+                if not self._iterators and (self._subscribers or self._options.on_message):
+                    if not self._subscribers:
+                        self._direct = self._options.on_message
+                    if self._queue is not None:
+                        self._queue.abandon()
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""

@@ -158,6 +158,29 @@ def test_on_message_shares_events_with_subscribers_and_iteration_as_they_come_an
     assert got == ["1"]
 
 
+def test_a_loop_that_breaks_off_never_stalls_on_message() -> None:
+    seen: list[str] = []
+    sink = dispatcher(on_message=lambda event: seen.append(event.data), queue_size=2)
+    loop = [sink.events(timeout=WAIT, describe=lambda: "test")]
+    taker = threading.Thread(target=lambda: next(loop[0]))
+    taker.start()
+    sent = 0
+    while taker.is_alive() and sent < 300:  # until the loop has begun and taken one
+        sink.deliver(batch(1, start=sent))
+        sent += 1
+        taker.join(0.01)
+    producer = threading.Thread(target=sink.deliver, args=(batch(10, start=sent),))
+    producer.start()
+    wait_until(lambda: sink.queued() >= 2, "a full queue")
+    assert producer.is_alive()  # back-pressure from the loop
+    loop.clear()  # the loop breaks off: on_message must not wait for it
+    producer.join(WAIT)
+    assert not producer.is_alive()
+    sink.deliver(batch(5, start=sent + 10))
+    assert seen == [str(n) for n in range(sent + 15)]
+    assert sink.queued() <= 2  # nothing more is queued for nobody
+
+
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
     comments: list[str] = []
     stop = Latch()
