@@ -96,7 +96,8 @@ class EventTooLarge(SSEError):
     """A line or an event's data grew past ``max_event_size``.
 
     ``events`` holds the events completed by the same ``SSEParser.feed`` call before the
-    oversized one, so that raising loses nothing else.
+    oversized one, so that raising loses nothing else. ``inherited``, when known, holds the
+    positions in ``events`` of those whose block had no ``id:`` line.
     """
 
     def __init__(
@@ -106,10 +107,12 @@ class EventTooLarge(SSEError):
         url: Optional[str] = None,
         limit: int = 0,
         events: Sequence[Event] = (),
+        inherited: Optional[list[int]] = None,
     ) -> None:
         super().__init__(message, url=url)
         self.limit = limit
         self.events = list(events)
+        self.inherited = inherited
 
 
 class RetryExhausted(SSEError):

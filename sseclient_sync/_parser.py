@@ -139,11 +139,15 @@ class SSEParser:
 
     def feed_marking_inherited(self, data: bytes) -> tuple[list[Event], list[int]]:
         """Like :meth:`feed`, and also return the positions (in the returned list) of the
-        events whose block had no ``id:`` line but whose id is set: they inherited it."""
+        events whose block had no ``id:`` line but whose id is set: they inherited it. An
+        :class:`EventTooLarge` raised here carries the positions of its ``events``."""
         inherited: list[int] = []
         self._inherited = inherited
         try:
             events = self.feed(data)
+        except EventTooLarge as error:
+            error.inherited = inherited  # its events' marks, for dedup
+            raise
         finally:
             self._inherited = None
         return events, inherited
@@ -158,6 +162,9 @@ class SSEParser:
         self._keep_comments = True
         try:
             items: list[Any] = self.feed(data)
+        except EventTooLarge as error:
+            error.inherited = inherited
+            raise
         finally:
             self._inherited = None
             self._keep_comments = False

@@ -23,7 +23,7 @@ def parse_poll_body(
     """
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # nested too deeply
         message = f"the poll response from {url} is not JSON: {error}"
         raise ProtocolError(message, url=url) from error
     items = document.get("events") if isinstance(document, dict) else None
@@ -33,6 +33,16 @@ def parse_poll_body(
             f"got {_shape(document)}",
             url=url,
         )
+    try:
+        return _events_from(items, url, last_event_id)
+    except RecursionError as error:  # json.dumps of a deeply nested "data"
+        message = f"an event of the poll response from {url} nests too deeply"
+        raise ProtocolError(message, url=url) from error
+
+
+def _events_from(
+    items: list[Any], url: str, last_event_id: Optional[str]
+) -> tuple[list[Event], list[int]]:
     events: list[Event] = []
     inherited: list[int] = []
     for index, item in enumerate(items):

@@ -210,7 +210,10 @@ class Reader:
     def run(self, initial_failure: Optional[SSEError]) -> None:
         life = self.life
         try:
-            self._loop(initial_failure)
+            if life.status is Status.POLLING and initial_failure is not None:
+                self._resume_polling(initial_failure)
+            else:
+                self._loop(initial_failure)
         except BaseException as error:  # a bug of ours: hand it over instead of dying silently
             if life.stop.is_set() or life.status.is_final:
                 return
@@ -381,9 +384,8 @@ class Reader:
             try:
                 events, inherited = feed(chunk)
             except EventTooLarge as error:
-                # Their marks went with the error: treat their ids as inherited (no dedup).
                 before = list(error.events)
-                ending = hand_over(before, list(range(len(before))))
+                ending = hand_over(before, error.inherited or [])
                 if ending is not None:
                     return ending
                 # The parser knows no URL; the message must name it.
@@ -469,15 +471,34 @@ class Reader:
         life.set_status(Status.POLLING)
         life.opened.set()
         while not life.stop.is_set():
-            if self._poll_once(options.poll_url):
+            ending = self._poll_once(options.poll_url)
+            if isinstance(ending, SSEError):  # fail matched: a ServerEventError, final
+                self.finish(Status.FAILED, ending)
+                return
+            if ending is not None:  # done matched
                 self.finish(Status.COMPLETED, None)
                 return
-            if life.runtime.wait(self.wake, options.poll_interval) and life.stop.is_set():
+            if self._wait_for_the_next_poll():
                 break
-            self.wake.clear()
 
-    def _poll_once(self, url: str) -> bool:
-        """Poll once; True when the done marker arrived."""
+    def _resume_polling(self, death: SSEError) -> None:
+        """A restarted reader of a polling connection: report how the last one died, count a
+        reconnect, and go on polling after ``poll_interval``."""
+        self.dispatcher.report(death)
+        with self.life.lock:
+            self.life.reconnect_count += 1
+        if not self._wait_for_the_next_poll():
+            self._poll_until_closed()
+
+    def _wait_for_the_next_poll(self) -> bool:
+        """Wait ``poll_interval`` (cut short by reconnect() or close()); True when closing."""
+        stop = self.life.stop
+        closing = self.life.runtime.wait(self.wake, self.options.poll_interval) and stop.is_set()
+        self.wake.clear()
+        return closing
+
+    def _poll_once(self, url: str) -> Optional[Ending]:
+        """Poll once; how the answer ended the connection (``done`` or ``fail`` matched)."""
         last_id = self.parser.last_event_id
         try:
             body = self.transport.poll(
@@ -486,9 +507,9 @@ class Reader:
             events, inherited = parse_poll_body(body, url, last_id)
         except SSEError as error:
             self.dispatcher.report(error)
-            return False
+            return None
         if not events:
-            return False
+            return None
         self.parser.last_event_id = events[-1].id
         self.replays.begin_stream()  # each poll answer may replay what came before it
-        return self.hand_over(events, inherited) is not None
+        return self.hand_over(events, inherited)

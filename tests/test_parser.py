@@ -37,10 +37,7 @@ def C(text: str) -> Comment:
 class Outcome:
     """Everything a parse produced: the events (and comments, fed by feed_items) in order, with
     TOO_LARGE where EventTooLarge was raised (its ``events`` come just before it), the indices
-    in ``items`` of the events marked as having their own id, and the parser's final state.
-
-    EventTooLarge carries no marks for its ``events``, so where the stream is cut decides
-    which events can be marked once an error was raised: ``comparable`` leaves them out."""
+    in ``items`` of the events marked as having their own id, and the parser's final state."""
 
     items: Tuple[Item, ...]
     marked: Tuple[int, ...]
@@ -50,10 +47,6 @@ class Outcome:
     @property
     def events(self) -> List[Event]:
         return [item for item in self.items if isinstance(item, Event)]
-
-    @property
-    def comparable(self) -> Outcome:
-        return dataclasses.replace(self, marked=()) if TOO_LARGE in self.items else self
 
 
 def run(chunks: Sequence[bytes], *, comments: bool = False, **parser_options: object) -> Outcome:
@@ -66,20 +59,24 @@ def run(chunks: Sequence[bytes], *, comments: bool = False, **parser_options: ob
     marked: List[int] = []
     feed_call = parser.feed_items if comments else parser.feed_marking_inherited
 
-    def feed(chunk: bytes) -> bool:
-        try:
-            events, inherited = feed_call(chunk)
-        except EventTooLarge as error:
-            assert error.limit == parser.max_event_size
-            items.extend(error.events)
-            items.append(TOO_LARGE)
-            return True
+    def record(events: Sequence[Item], inherited: Sequence[int]) -> None:
         marked.extend(
             len(items) + position
             for position, item in enumerate(events)
             if position not in inherited and type(item) is Event and item.id is not None
         )
         items.extend(events)
+
+    def feed(chunk: bytes) -> bool:
+        try:
+            events, inherited = feed_call(chunk)
+        except EventTooLarge as error:
+            assert error.limit == parser.max_event_size
+            assert error.inherited is not None  # the marks of its events
+            record(error.events, error.inherited)
+            items.append(TOO_LARGE)
+            return True
+        record(events, inherited)
         return bool(events)
 
     for chunk in chunks:
@@ -114,7 +111,7 @@ def check(
         reference = run([raw], comments=with_comments, **parser_options)
         for name, chunks in splittings(raw):
             got = run(chunks, comments=with_comments, **parser_options)
-            assert got.comparable == reference.comparable, f"fed {name}, comments={with_comments}"
+            assert got == reference, f"fed {name}, comments={with_comments}"
         outcomes[with_comments] = reference
     events_only, with_items = outcomes[False], outcomes[True]
     assert not any(isinstance(item, Comment) for item in events_only.items)
@@ -1135,9 +1132,9 @@ def test_limit_gives_the_same_outcome_however_the_stream_is_cut(
     items, last_id, retry = model_with_limit(blocks, limit)
     whole = run([raw], max_event_size=limit)
     assert (list(whole.items), whole.last_event_id, whole.retry) == (items, last_id, retry)
-    assert run(cut(data, raw), max_event_size=limit).comparable == whole.comparable
+    assert run(cut(data, raw), max_event_size=limit) == whole
     bytewise = run([raw[i : i + 1] for i in range(len(raw))], max_event_size=limit)
-    assert bytewise.comparable == whole.comparable
+    assert bytewise == whole
     items, _, _ = model_with_limit(blocks, limit, comments=True)
     with_comments = run(cut(data, raw), comments=True, max_event_size=limit)
     assert list(with_comments.items) == items

@@ -124,6 +124,14 @@ def test_a_body_that_is_not_json_is_a_value_error_naming_the_url(raw: bytes) -> 
 
 
 @pytest.mark.parametrize(
+    "raw", [b"[" * 100_000, b'{"events": [{"data": ' + b"[" * 100_000 + b"]}]}"]
+)
+def test_json_nested_too_deeply_is_a_value_error_naming_the_url(raw: bytes) -> None:
+    with pytest.raises(ValueError, match=URL):
+        parse_poll_body(raw, URL, None)
+
+
+@pytest.mark.parametrize(
     "document",
     [
         [],

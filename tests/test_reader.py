@@ -52,6 +52,7 @@ from sseclient_sync import (
     ReadTimeout,
     Retry,
     RetryExhausted,
+    ServerEventError,
     SSEError,
     Status,
 )
@@ -244,6 +245,20 @@ def test_an_event_too_large_fails_at_once_after_the_events_before_it(
     assert conn.error.url == URL
     assert len(transport.requests) == 1
     assert waits == []
+
+
+def test_replays_before_an_event_too_large_are_still_dropped(
+    harness: Harness, rec: Recorder
+) -> None:
+    replayed = b"id: 1\ndata: a\n\nid: 2\ndata: b\n\n"
+    transport = FakeTransport(
+        FakeStream(replayed, drop()),
+        FakeStream(replayed + b"data: c\n\ndata: " + b"x" * 50 + b"\n\n"),
+    )
+    conn = harness.connection(transport, max_event_size=10)
+    assert ended(conn) is Status.FAILED
+    assert isinstance(conn.error, EventTooLarge)
+    assert [(e.data, e.id) for e in rec.messages] == [("a", "1"), ("b", "2"), ("c", "2")]
 
 
 def test_a_read_timeout_is_retried(harness: Harness, waits: list[float]) -> None:
@@ -854,6 +869,27 @@ def test_the_manager_restarts_a_dead_reader(harness: Harness) -> None:
         conn.close()
 
 
+def test_a_reader_restarted_while_polling_goes_on_polling(harness: Harness, rec: Recorder) -> None:
+    transport = FakeTransport(
+        status_error(404),
+        polls=(RuntimeError("a bug in the library"), poll_body({"id": "1", "data": "p"})),
+    )
+    manager = harness.manager(transport)
+    conn = manager.create(
+        URL, wait_open=False, poll_url=POLL_URL, poll_interval=3.0, **rec.callbacks()
+    )
+    try:
+        rec.wait_messages(1)
+        assert rec.data == ["p"]
+        assert conn.status is Status.POLLING
+        assert conn.stats().reconnect_count == 1
+        assert harness.fake_runtime.waits[0] == 3.0  # after the restart, poll_interval first
+        assert any(isinstance(error, InternalError) for error in rec.errors)
+        assert (CONNECTING, OPEN) not in rec.statuses  # never back to streaming
+    finally:
+        conn.close()
+
+
 def test_a_reader_that_keeps_dying_ends_in_retry_exhausted(harness: Harness) -> None:
     errors: list[BaseException] = []
     transport = FakeTransport(then=lambda: FakeStream(RuntimeError("a bug in the library")))
@@ -978,6 +1014,24 @@ def test_the_done_marker_during_polling_completes(harness: Harness, rec: Recorde
     assert conn.wait(1.0) is Status.COMPLETED
     assert rec.data == ["a"]
     assert rec.of("complete") == [conn]
+
+
+def test_fail_during_polling_fails_with_the_server_event_error(
+    harness: Harness, rec: Recorder
+) -> None:
+    transport = FakeTransport(
+        status_error(404),
+        polls=(poll_body({"data": "a"}, {"event": "error", "data": "boom"}, {"data": "after"}),),
+    )
+    conn = harness.connection(
+        transport, poll_url=POLL_URL, fail=lambda event: event.event == "error"
+    )
+    assert conn.wait(1.0) is Status.FAILED
+    assert rec.data == ["a"]
+    assert isinstance(conn.error, ServerEventError)
+    assert conn.error.event.data == "boom"
+    assert rec.errors[-1] is conn.error
+    assert rec.of("complete") == []
 
 
 # --- the status table is enforced -------------------------------------------------------------
