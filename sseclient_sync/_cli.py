@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Callable, Optional, Sequence, TextIO
 
@@ -75,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         "--read-timeout",
         type=_read_timeout,
         default=60.0,
-        help="longest silence on an open stream, in seconds (0: none)",
+        help="longest silence, in seconds, from the moment the request is sent (the wait "
+        "for the response headers included) and on the open stream (0 or none: no limit)",
     )
     parser.add_argument(
         "--retries", type=_non_negative_int, default=3, help="reconnect attempts (0: none)"
@@ -187,15 +189,21 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0: {text!r}")
     return value
 
 
 def _read_timeout(text: str) -> Optional[float]:
-    return None if text.strip() in ("0", "0.0", "none") else _positive_float(text)
+    if text.strip().lower() == "none" or _number(text) == 0:
+        return None
+    return _positive_float(text)

@@ -188,8 +188,17 @@ def _check(options: Options) -> None:
 
 
 def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    # NaN fails every comparison; inf and anything past TIMEOUT_MAX overflow the socket's and
+    # the thread's waits.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= threading.TIMEOUT_MAX
+    ):
+        raise ValueError(
+            f"{name} must be a finite number of seconds greater than 0 (at most "
+            f"{threading.TIMEOUT_MAX:.0f}), got {value!r}"
+        )
 
 
 def _check_url(name: str, url: object) -> None:

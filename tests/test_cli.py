@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from sseclient_sync import Event
-from sseclient_sync._cli import main
+from sseclient_sync._cli import _parser, main
 from sseclient_sync.testing import Reply, Silence, SSEServer, sse
 
 
@@ -139,6 +139,10 @@ def test_verbose_prints_status_changes_on_stderr(
         ["--json", "{not json"],
         ["--max-events", "0"],
         ["--timeout", "-1"],
+        ["--timeout", "nan"],
+        ["--timeout", "inf"],
+        ["--read-timeout", "nan"],
+        ["--read-timeout", "inf"],
         ["--retries", "x"],
         ["--format", "xml"],
         ["--json", "{}", "--data", "x"],
@@ -151,6 +155,17 @@ def test_bad_arguments_exit_2_with_a_message(
         main(["http://127.0.0.1:9/", *argv])
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", "0.00", "00", "0e0", "-0", "none", "None", "NONE"])
+def test_any_zero_or_none_read_timeout_means_no_limit(text: str) -> None:
+    args = _parser().parse_args(["http://127.0.0.1:9/", "--read-timeout", text])
+    assert args.read_timeout is None
+
+
+def test_read_timeout_help_says_it_counts_from_the_request() -> None:
+    help_text = _parser().format_help()
+    assert "from the moment the request is sent" in " ".join(help_text.split())
 
 
 def test_bad_url_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
