@@ -60,9 +60,10 @@ class ConnectionManager:
     ) -> None:
         self._transport = _transport  # test seams: a fake network, clock and randomness
         self._runtime = _runtime
-        build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
         if "session" in default_options:
             raise TypeError("pass the manager's session as ConnectionManager(session=...)")
+        # Fail early on a bad default or session.
+        build_options("http://defaults.invalid/", {**default_options, "session": session})
         self.base_url = base_url
         self._defaults = dict(default_options)
         self._session = session

@@ -8,27 +8,39 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
+import re
 import string
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
+import requests
+
 from ._models import Event, Status
 from ._parser import DEFAULT_MAX_EVENT_SIZE
 from ._retry import Retry
 
 if TYPE_CHECKING:
-    import requests
-
     from ._connection import Connection
 
-__all__ = ["DEFAULT_RUNTIME", "Options", "Runtime", "build_options", "merge_options"]
+__all__ = [
+    "DEFAULT_RUNTIME",
+    "Options",
+    "Runtime",
+    "build_options",
+    "check_headers",
+    "merge_options",
+]
 
 #: RFC 9110 "tchar": the characters of a method token.
 _TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
 #: The methods the Fetch standard normalises to upper case; any other token is sent as given.
 _NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
+#: The header names and values requests sends (no leading whitespace, no CR or LF, no colon
+#: in a name), without NUL, which no HTTP field may hold.
+_HEADER_NAME = re.compile(r"[^:\s\0][^:\r\n\0]*")
+_HEADER_VALUE = re.compile(r"(?:[^\s\0][^\r\n\0]*)?")
 
 
 def normalise_method(method: str) -> str:
@@ -154,11 +166,11 @@ def _check(options: Options) -> None:
         value = getattr(options, name)
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
-    for key, header in (options.headers or {}).items():
-        if not isinstance(key, str) or not isinstance(header, (str, bytes)):
-            raise TypeError(
-                f"headers must map str names to str or bytes values, got {key!r}: {header!r}"
-            )
+    check_headers("headers", options.headers or {})
+    if options.session is not None and not isinstance(options.session, requests.Session):
+        raise TypeError(
+            f"session must be a requests.Session, got {type(options.session).__name__}"
+        )
     _check_positive("timeout", options.timeout)
     if options.read_timeout is not None:
         _check_positive("read_timeout", options.read_timeout)
@@ -185,6 +197,23 @@ def _check(options: Options) -> None:
             raise TypeError(f"{name} must be callable, got {value!r}")
     if options.poll_url is not None:
         _check_url("poll_url", options.poll_url)
+
+
+def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
+    """Raise ``TypeError`` or ``ValueError``, naming ``where`` and the header, for a header
+    that cannot be sent."""
+    for key, value in headers.items():
+        if not isinstance(key, str) or not isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"{where} must map str names to str or bytes values, got {key!r}: {value!r}"
+            )
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if not _HEADER_NAME.fullmatch(key) or not _HEADER_VALUE.fullmatch(text):
+            raise ValueError(
+                f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a name or "
+                "value must not start with whitespace nor hold CR, LF or NUL, and a name must "
+                "not be empty or hold ':'; send one header per key, without line breaks"
+            )
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Union
 from urllib.parse import urljoin
 
-from ._options import Options
+from ._exceptions import CallbackError
+from ._options import Options, check_headers
 from ._transport import Request
 
-__all__ = ["RESUME_KEYS", "poll_request", "stream_request"]
+__all__ = ["RESUME_KEYS", "BadResumeValue", "check_overrides", "poll_request", "stream_request"]
 
 #: What a ``resume(conn)`` hook may return.
 RESUME_KEYS = frozenset({"url", "params", "headers", "json", "data"})
@@ -55,20 +56,37 @@ def poll_request(options: Options, url: str, last_event_id: Optional[str]) -> Re
     return _with_credentials(options, "GET", url, headers)
 
 
-def check_overrides(overrides: object) -> dict[str, Any]:
-    """What a ``resume`` hook returned, checked: a dict (or None) of :data:`RESUME_KEYS`."""
+class BadResumeValue(CallbackError, TypeError):
+    """``resume`` returned something no request can be made of. Final: the next attempt would
+    call the same hook to the same end. A TypeError too, as any wrong return value."""
+
+
+def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, Any]:
+    """What a ``resume`` hook returned, checked: a dict (or None) of :data:`RESUME_KEYS`,
+    ``params`` and ``headers`` dicts, headers that can be sent. Else :class:`BadResumeValue`
+    naming ``url``."""
     if overrides is None:
         return {}
-    if not isinstance(overrides, Mapping):
-        raise TypeError(f"resume= must return a dict or None, got {type(overrides).__name__}")
-    unknown = sorted(set(overrides) - RESUME_KEYS)
-    if unknown:
-        raise TypeError(
-            f"resume= returned unknown keys {unknown}; it may return {sorted(RESUME_KEYS)}"
-        )
-    url = overrides.get("url")
-    if url is not None and not isinstance(url, str):
-        raise TypeError(f"resume= must return a str url, got {url!r}")
+    try:
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"a {type(overrides).__name__}, not a dict")
+        unknown = sorted(set(overrides) - RESUME_KEYS)
+        if unknown:
+            raise TypeError(f"unknown keys {unknown}")
+        if not isinstance(overrides.get("url") or "", str):
+            raise TypeError(f"url {overrides['url']!r}, not a str")
+        for name in ("params", "headers"):
+            value = overrides.get(name) or {}
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{name} of type {type(value).__name__}, not a dict")
+        check_headers("its headers", overrides.get("headers") or {})
+    except (TypeError, ValueError) as error:
+        hook = f"the resume= hook of {url}" if url else "the resume= hook"
+        raise BadResumeValue(
+            f"{hook} returned a wrong value: {error}; return None or a dict that may hold "
+            f"{', '.join(sorted(RESUME_KEYS))}",
+            url=url,
+        ) from None
     return dict(overrides)
 
 

@@ -300,6 +300,7 @@ def test_a_calls_own_session_replaces_the_managers(server: SSEServer) -> None:
         ({"retry": "often"}, TypeError, "retry"),
         ({"method": "G ET"}, ValueError, "method"),
         ({"headers": [("X", "1")]}, TypeError, "headers"),
+        ({"headers": {"X": "1\r\nY: 2"}}, ValueError, "headers"),
         ({"on_message": "print"}, TypeError, "on_message"),
         ({"queue_size": 0}, ValueError, "queue_size"),
         ({"poll_url": "/relative"}, ValueError, "poll_url"),
@@ -312,6 +313,11 @@ def test_bad_default_options_fail_at_construction(
 ) -> None:
     with pytest.raises(error, match=match):
         ConnectionManager(**options)
+
+
+def test_a_bad_session_fails_at_construction() -> None:
+    with pytest.raises(TypeError, match=r"session must be a requests\.Session, got dict"):
+        ConnectionManager(session={"auth": "x"})  # type: ignore[arg-type]
 
 
 def test_a_bad_call_option_fails_before_anything_is_registered(server: SSEServer) -> None:

@@ -284,6 +284,36 @@ def test_a_header_value_that_is_not_a_string_is_rejected_eagerly() -> None:
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Token": "abc\r\nEvil: 1"},
+        {"X-Token": "abc\n"},
+        {"X-Token": "a\0b"},
+        {"X-Token": b"a\rb"},
+        {"X-Token": " leading space"},
+        {"X-Bad\r\nName": "1"},
+        {"X:Token": "1"},
+        {"": "1"},
+        {"X\0": "1"},
+    ],
+)
+def test_a_header_that_cannot_be_sent_is_rejected_eagerly(headers: dict[str, Any]) -> None:
+    message = check_error(ValueError, "headers", headers)
+    assert repr(next(iter(headers))) in message
+
+
+def test_headers_requests_sends_are_kept() -> None:
+    headers = {"X-Empty": "", "X-Inner Space": "a b\tc", "X-Bytes": "é".encode()}
+    assert build(headers=headers).headers == headers
+
+
+@pytest.mark.parametrize("session", ["not a session", {"auth": "x"}, object()])
+def test_session_must_be_a_requests_session(session: Any) -> None:
+    message = check_error(TypeError, "session", session)
+    assert "requests.Session" in message and type(session).__name__ in message
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "ftp://127.0.0.1/stream",

@@ -1,14 +1,24 @@
 """The next request (sseclient_sync/_request.py): a pure function of the options, the resume
-overrides and the last event ID."""
+overrides and the last event ID; and what a wrong resume return value does to a connection."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from support import WAIT
 
+from sseclient_sync import (
+    CallbackError,
+    ConnectionManager,
+    Event,
+    InternalError,
+    Retry,
+    Status,
+)
 from sseclient_sync._options import build_options
 from sseclient_sync._request import check_overrides, poll_request, stream_request
+from sseclient_sync.testing import Drop, Reply, SSEServer, sse
 
 URL = "http://127.0.0.1:9/a/stream?x=1"
 
@@ -78,8 +88,37 @@ def test_the_poll_request_asks_for_json_from_the_last_id() -> None:
 
 @pytest.mark.parametrize(
     ("returned", "message"),
-    [([1], "must return a dict"), ({"offset": 1}, "unknown keys"), ({"url": 5}, "str url")],
+    [
+        ([1], "a list, not a dict"),
+        ({"offset": 1}, "unknown keys"),
+        ({"url": 5}, "not a str"),
+        ({"headers": "Authorization: x"}, "headers of type str"),
+        ({"params": ["a", "b"]}, "params of type list"),
+        ({"headers": {"X": 5}}, "'X': 5"),
+        ({"headers": {"X": "a\r\nEvil: 1"}}, "cannot be sent"),
+        ({"headers": {"X": " a"}}, "cannot be sent"),
+    ],
 )
 def test_a_resume_hook_that_returns_the_wrong_thing_is_told_so(returned: Any, message: str) -> None:
-    with pytest.raises(TypeError, match=message):
-        check_overrides(returned)
+    with pytest.raises(CallbackError, match=message) as caught:
+        check_overrides(returned, URL)
+    assert isinstance(caught.value, TypeError)  # as every wrong return value
+    assert caught.value.url == URL and URL in str(caught.value)
+    assert "return None or a dict" in str(caught.value)
+
+
+def test_a_resume_hook_that_returns_a_wrong_value_fails_at_once(server: SSEServer) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a", id="1")), Drop()]))
+    errors: list[BaseException] = []
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/s"),
+            resume=lambda conn: {"params": ["a", "b"]},
+            retry=Retry(max_attempts=3, delay=0.01),
+            on_error=errors.append,
+        )
+        assert conn.wait(WAIT) is Status.FAILED
+    assert isinstance(conn.error, CallbackError) and not isinstance(conn.error, InternalError)
+    assert "params of type list" in str(conn.error)
+    assert errors[-1] is conn.error
+    assert len(server.requests) == 1  # final: the hook would return the same again
