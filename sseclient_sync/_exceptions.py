@@ -40,13 +40,21 @@ class ConnectError(SSEError):
     """The network failed: DNS, a refused or reset connection, TLS, a proxy, the connect
     ``timeout``, or a stream that broke off in the middle. ``request_sent`` is False when the
     request surely never reached the server, so sending it again cannot run it twice.
+    ``final`` is True when sending it again cannot help (requests refused the URL, the proxy
+    or a header): the reconnect policy gives up at once.
     """
 
     def __init__(
-        self, message: str, *, url: Optional[str] = None, request_sent: bool = True
+        self,
+        message: str,
+        *,
+        url: Optional[str] = None,
+        request_sent: bool = True,
+        final: bool = False,
     ) -> None:
         super().__init__(message, url=url)
         self.request_sent = request_sent
+        self.final = final
 
 
 class HTTPStatusError(SSEError):

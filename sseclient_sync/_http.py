@@ -462,8 +462,13 @@ def translate_request_error(
             url=url,
             request_sent=False,
         )
-    if isinstance(error, requests.exceptions.InvalidHeader):
-        return ConnectError(f"could not send the request to {url}: {reason}", url=url)
+    if isinstance(error, _REFUSED_REQUESTS):
+        return ConnectError(
+            f"could not send the request to {url}: {_refusal(error)}",
+            url=url,
+            request_sent=False,
+            final=True,
+        )
     sent = not _never_connected(error)
     if sent:
         return ConnectError(
@@ -475,6 +480,36 @@ def translate_request_error(
         url=url,
         request_sent=False,
     )
+
+
+#: What requests raises, before sending anything, for a request it cannot make.
+_REFUSED_REQUESTS = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,  # InvalidProxyURL too
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
+
+
+def _refusal(error: requests.exceptions.RequestException) -> str:
+    """Why requests refused to send a request, and what to do, in plain words."""
+    text = str(error)
+    if isinstance(error, requests.exceptions.InvalidHeader):
+        return (
+            f"a header is invalid ({text}); remove line breaks, NUL and leading whitespace "
+            "from header names and values"
+        )
+    if "SOCKS" in text:
+        return "a socks:// proxy needs the PySocks package: pip install requests[socks]"
+    bad_proxy = (requests.exceptions.InvalidProxyURL, urllib3.exceptions.ProxySchemeUnknown)
+    if any(isinstance(cause, bad_proxy) for cause in _causes(error)):
+        return (
+            f"the proxy URL is not valid ({text}); check proxies= and the HTTP(S)_PROXY "
+            "environment variables"
+        )
+    if isinstance(error, requests.exceptions.InvalidSchema):
+        return f"requests cannot send it ({text}); use an http:// or https:// URL"
+    return f"the URL is not valid ({text}); check its host and its port (1 to 65535)"
 
 
 def _never_connected(error: BaseException) -> bool:

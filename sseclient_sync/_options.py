@@ -239,3 +239,9 @@ def _check_url(name: str, url: object) -> None:
             f"{name} must be an absolute http:// or https:// URL, got {url!r} "
             "(give a manager a base_url to use relative URLs)"
         )
+    try:
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"the port of {name} must be a number from 1 to 65535, got {url!r}")

@@ -143,9 +143,12 @@ def decide(ending: Ending, state: AttemptState, allows: Optional[Allows] = None)
 
 def is_retryable(error: BaseException) -> bool:
     """Network failures, read timeouts, 5xx/408/429, a failing ``resume`` hook, a dead reader
-    and an in-stream error go through the policy; anything else is final."""
+    and an in-stream error go through the policy; anything else is final, as is a request
+    that requests refused to send (``ConnectError.final``)."""
     if isinstance(error, HTTPStatusError):
         return error.status_code in RETRYABLE_STATUSES
+    if isinstance(error, ConnectError):
+        return not error.final
     return isinstance(
         error, (ConnectError, ReadTimeout, CallbackError, InternalError, ServerEventError)
     )

@@ -24,11 +24,13 @@ from sseclient_sync import (
     Event,
     HTTPStatusError,
     ReadTimeout,
+    Retry,
     Status,
 )
 from sseclient_sync._http import _ENVIRONMENT_VARIABLES, new_session
 from sseclient_sync.testing import (
     BodyItem,
+    Drop,
     Pause,
     RecordedRequest,
     Reply,
@@ -287,6 +289,50 @@ def test_any_method_token_goes_on_the_wire(server: SSEServer, method: str) -> No
         assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
     assert server.requests[0].method == method
     assert server.requests[0].body == b"<query/>"
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (requests.exceptions.InvalidURL("Failed to parse: x"), "the URL is not valid"),
+        (requests.exceptions.MissingSchema("No scheme supplied"), "the URL is not valid"),
+        (requests.exceptions.InvalidProxyURL("malformed"), "check proxies="),
+        (requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support."),
+         "pip install requests[socks]"),
+        (requests.exceptions.InvalidSchema("No connection adapters were found"),
+         "use an http:// or https:// URL"),
+        (requests.exceptions.InvalidHeader("Invalid return character(s) in header value"),
+         "a header is invalid"),
+    ],
+)
+@responses.activate
+def test_a_request_requests_refuses_to_send_is_final_and_says_what_to_fix(
+    raised: Exception, expected: str
+) -> None:
+    responses.add(responses.POST, URL, body=raised)
+    errors: list[BaseException] = []
+    retry = Retry(max_attempts=3, delay=0.01)
+    with ConnectionManager(retry=retry) as manager, pytest.raises(ConnectError) as caught:
+        manager.create(URL, method="POST", on_error=errors.append)
+    message = str(caught.value)
+    assert URL in message and expected in message
+    assert "dropped the connection" not in message
+    assert caught.value.final and caught.value.request_sent is False
+    assert caught.value.__cause__ is raised
+    assert errors == [caught.value]  # not retried
+    assert len(responses.calls) == 1
+
+
+def test_a_resumed_url_with_a_bad_port_fails_at_once(server: SSEServer) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a", id="1")), Drop()]))
+    with ConnectionManager(retry=Retry(max_attempts=3, delay=0.01)) as manager:
+        conn = manager.create(
+            server.url_for("/s"), resume=lambda conn: {"url": "http://127.0.0.1:99999/s"}
+        )
+        assert conn.wait(WAIT) is Status.FAILED
+    assert isinstance(conn.error, ConnectError) and conn.error.final
+    assert "the URL is not valid" in str(conn.error) and "port" in str(conn.error)
+    assert len(server.requests) == 1
 
 
 def test_a_refused_connection_says_so_in_plain_words() -> None:

@@ -322,6 +322,9 @@ def test_session_must_be_a_requests_session(session: Any) -> None:
         "http:///stream",
         "stream",
         "",
+        "http://127.0.0.1:99999/stream",
+        "http://127.0.0.1:0/stream",
+        "http://127.0.0.1:port/stream",
     ],
 )
 def test_bad_url(url: str) -> None:

@@ -112,7 +112,8 @@ def test_retryable_errors_reconnect_and_are_reported(error: Exception) -> None:
     "error",
     [status(400), status(401), status(403), status(404), status(410),
      ContentTypeError("html", url=URL), EventTooLarge("big", url=URL),
-     RetryExhausted("gave up", url=URL)],
+     RetryExhausted("gave up", url=URL),
+     ConnectError("bad URL", url=URL, request_sent=False, final=True)],
     ids=lambda error: type(error).__name__ + str(getattr(error, "status_code", "")),
 )
 def test_other_errors_are_final(error: Exception) -> None:
