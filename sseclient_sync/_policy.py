@@ -219,14 +219,23 @@ def _closed_error(state: AttemptState) -> ConnectError:
     return ConnectError(f"{state.url} {what}", url=state.url)
 
 
-def _unsafe_replay_error(error: SSEError, state: AttemptState) -> ConnectError:
+def _unsafe_replay_error(error: SSEError, state: AttemptState) -> SSEError:
+    unsafe = (
+        "sending it again could run it twice (an LLM would generate the answer again), and "
+        "the stream has no event ids to resume from. Pass resume= to continue it (for example "
+        "with an offset)"
+    )
+    resend = "reconnect_on_end=True for a subscription that may be sent again"
+    if isinstance(error, ServerEventError):  # the server's own words, and its event
+        return ServerEventError(
+            f"{error}; the {state.method} request is not sent again: {unsafe} or {resend}",
+            url=state.url,
+            event=error.event,
+        )
     what = "broke off" if state.was_open else "reached the server but got no answer"
     failure = ConnectError(
-        f"the {state.method} request to {state.url} {what} ({error}); sending it again could "
-        "run it twice (an LLM would generate the answer again), and the stream has no event "
-        "ids to resume from. Pass resume= to continue it (for example with an offset), "
-        "reconnect_on_end=True for a subscription that may be sent again, or raise "
-        "read_timeout if the server is slow to start its answer",
+        f"the {state.method} request to {state.url} {what} ({error}); {unsafe}, {resend}, or "
+        "raise read_timeout if the server is slow to start its answer",
         url=state.url,
     )
     failure.__cause__ = error

@@ -194,6 +194,9 @@ def test_should_retry_vetoes() -> None:
         (drop(), {"has_event_id": True}, True),  # the server can resume from the id
         (drop(), {"has_resume": True}, True),  # the hook says how to continue
         (drop(), {"reconnect_on_end": True}, True),  # a subscription: sending again is meant
+        # An in-stream error that should_retry accepts: given up as itself, keeping .event.
+        (server_error(), {"retry": Retry(should_retry=lambda e: True)}, False),
+        (server_error(), {"retry": Retry(should_retry=lambda e: True), "has_resume": True}, True),
     ],
 )
 @pytest.mark.parametrize("method", ["POST", "PUT", "REPORT"])
@@ -203,6 +206,9 @@ def test_a_non_get_request_is_sent_again_only_when_that_is_safe(
     decision = decide(error, state(method=method, **given))  # type: ignore[arg-type]
     if sent_again:
         assert isinstance(decision, Reconnect)
+    elif isinstance(error, ServerEventError):
+        assert isinstance(decision, Fail) and isinstance(decision.error, ServerEventError)
+        assert decision.error.event == error.event and "twice" in str(decision.error)
     else:
         assert isinstance(decision, Fail) and isinstance(decision.error, ConnectError)
         message = str(decision.error)
@@ -232,5 +238,10 @@ def test_an_in_stream_error_is_resumed_when_should_retry_accepts_it() -> None:
 def test_an_in_stream_error_of_a_post_follows_the_same_safety_rules() -> None:
     retry = Retry(jitter=0, should_retry=lambda e: True)
     error = server_error()
-    assert isinstance(decide(error, state(retry=retry, method="POST")), Fail)
+    for decision in (
+        decide(error, state(retry=retry, method="POST")),
+        decide(error, state(retry=retry, method="POST", has_poll_url=True)),
+    ):
+        assert isinstance(decision, (Fail, Poll)) and isinstance(decision.error, ServerEventError)
+        assert decision.error.event == error.event
     assert isinstance(decide(error, state(retry=retry, method="POST", has_resume=True)), Reconnect)
