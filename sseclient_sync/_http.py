@@ -244,7 +244,7 @@ class RequestsTransport:
             "data": request.data,
             "auth": request.auth,
             "cert": request.cert,
-            "proxies": request.proxies,
+            "proxies": dict(request.proxies) if request.proxies else None,  # requests fills it in
             # `timeout` bounds connecting (TCP, TLS, a proxy tunnel); the wait for the headers
             # is silence like any other: WSGI servers send them with the first body byte.
             "timeout": (timeout, read_timeout),
@@ -313,6 +313,15 @@ class RequestsTransport:
         except requests.exceptions.RequestException as error:
             if self._aborted:
                 raise ConnectError(f"the poll of {url} was interrupted", url=url) from error
+            silent = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)
+            if any(isinstance(cause, silent) for cause in _causes(error)):  # headers or body
+                raise ReadTimeout(
+                    f"the poll of {url} was silent for longer than timeout={timeout}s (a poll "
+                    "waits that long for its answer and each piece of its body); raise timeout "
+                    "if the server is slow to answer",
+                    url=url,
+                    timeout=timeout,
+                ) from error
             raise translate_request_error(error, url, timeout, timeout) from error
         finally:
             _in_flight.transport = None

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 import requests
 import responses
-from support import FAST, WAIT
+from support import FAST, WAIT, wait_until
 
 from sseclient_sync import (
     ConnectError,
@@ -181,6 +181,44 @@ def test_the_library_session_uses_the_environments_proxy_and_its_no_proxy(
         conn = manager.create(server.url_for("/s"))
         assert [event.data for event in conn.events(timeout=5.0)] == ["direct"]
         assert conn.wait(5.0) is Status.COMPLETED
+
+
+def test_the_callers_proxies_dict_is_left_alone(
+    server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/s", Reply(body=sse(Event(data="a", id="1"))))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{_a_closed_port()}")  # https only
+    proxies: dict[str, Any] = {"http": None}
+    with ConnectionManager(retry=0) as manager:
+        conn = manager.create(server.url_for("/s"), proxies=proxies)
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
+    assert proxies == {"http": None}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [Pause(0.6), '{"events": []}'],  # the headers wait for the body
+        ['{"events"', Pause(0.6), ": []}"],  # the body stalls
+    ],
+)
+def test_a_silent_poll_names_the_timeout_it_waits_with(
+    server: SSEServer, body: list[BodyItem]
+) -> None:
+    server.route("/stream", Reply(status=404))
+    json_reply = Reply(headers={"Content-Type": "application/json"}, body=body, hold_headers=True)
+    server.route("/poll", json_reply)
+    errors: list[BaseException] = []
+    with ConnectionManager(retry=0, wait_open=False, timeout=0.2, read_timeout=WAIT) as manager:
+        manager.create(
+            server.url_for("/stream"),
+            poll_url=server.url_for("/poll"),
+            poll_interval=5,
+            on_error=errors.append,
+        )
+        wait_until(lambda: len(errors) >= 2, "the poll's error")
+    assert isinstance(errors[1], ReadTimeout) and errors[1].timeout == 0.2
+    assert "timeout=0.2s" in str(errors[1]) and "read_timeout" not in str(errors[1])
 
 
 def _a_closed_port() -> int:
