@@ -65,10 +65,13 @@ class Event(NamedTuple):
     def encode(self) -> bytes:
         """Write the event back in wire format, UTF-8 encoded, ending with a blank line.
 
-        Feeding the result to :class:`SSEParser` gives this event back. The wire format has
-        no way to carry a carriage return inside data, so CR and CRLF in ``data`` are written
-        as line breaks and parse back as ``"\\n"``. Raises ``ValueError`` for an event type or
-        id that cannot be written (a line break, or a NUL in the id).
+        Feeding the result to :class:`SSEParser` gives this event back, with two exceptions
+        the wire format imposes: it has no way to carry a carriage return inside data, so CR
+        and CRLF in ``data`` are written as line breaks and parse back as ``"\\n"``; and an
+        empty event type is written as a bare ``event:`` line, which the parser reads as the
+        default type, so ``Event(event="")`` comes back as ``Event(event="message")``.
+        Raises ``ValueError`` for an event type or id that cannot be written (a line break,
+        or a NUL in the id).
         """
         lines = []
         if self.event != "message":

@@ -35,7 +35,7 @@ __all__ = [
 
 #: RFC 9110 "tchar": the characters of a method token.
 _TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
-#: The methods the Fetch standard normalises to upper case; any other token is sent as given.
+#: The methods the Fetch standard normalises to upper case; any other token is kept as given.
 _NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
 #: The header names and values requests sends (no leading whitespace, no CR or LF, no colon
 #: in a name), without NUL, which no HTTP field may hold.
@@ -44,9 +44,10 @@ _HEADER_VALUE = re.compile(r"(?:[^\s\0][^\r\n\0]*)?")
 
 
 def normalise_method(method: str) -> str:
-    """``method`` as it goes on the wire: the Fetch standard's "normalize a method"
-    (``post`` becomes ``POST``; ``Report`` and ``QUERY`` stay as given, methods being
-    case-sensitive)."""
+    """``method`` as the connection reports it and decides by (a ``GET`` reconnects at the
+    end of the stream): the Fetch standard's "normalize a method" (``post`` becomes
+    ``POST``; ``Report`` stays as given). On the wire requests upper-cases every method, so
+    ``Report`` is sent as ``REPORT``."""
     upper = method.upper()
     return upper if upper in _NORMALISED_METHODS else method
 

@@ -373,6 +373,15 @@ def test_a_resumed_url_with_a_bad_port_fails_at_once(server: SSEServer) -> None:
     assert len(server.requests) == 1
 
 
+def test_requests_sends_every_method_upper_cased(server: SSEServer) -> None:
+    # Documented in normalise_method: the connection keeps "subscribe", the wire does not.
+    server.route("/s", Reply(body=sse(Event(data="a"))), methods=["SUBSCRIBE"])
+    with ConnectionManager(retry=0) as manager:
+        conn = manager.create(server.url_for("/s"), method="subscribe")
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
+    assert server.requests[0].method == "SUBSCRIBE"
+
+
 def test_a_refused_connection_says_so_in_plain_words() -> None:
     url = f"http://127.0.0.1:{_a_closed_port()}/s"
     with ConnectionManager(retry=0) as manager, pytest.raises(ConnectError) as caught:

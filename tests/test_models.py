@@ -158,6 +158,12 @@ def test_event_encode_writes_cr_and_crlf_in_data_as_line_feeds() -> None:
     assert SSEParser().feed(Event(data="a\r\nb\rc\n").encode()) == [Event(data="a\nb\nc\n")]
 
 
+def test_event_encode_writes_an_empty_type_that_parses_back_as_message() -> None:
+    # Documented: the parser reads an empty event type as the default one.
+    assert Event(event="", data="x").encode() == b"event:\ndata: x\n\n"
+    assert SSEParser().feed(Event(event="", data="x").encode()) == [Event(data="x")]
+
+
 @pytest.mark.parametrize(
     "event",
     [
