@@ -45,6 +45,7 @@ __all__ = [
     "RequestsTransport",
     "Stream",
     "Transport",
+    "check_session",
     "new_session",
 ]
 
@@ -203,10 +204,17 @@ def _shutdown_socket(sock: Optional[socket.socket]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def check_session(session: object) -> None:
+    """``session=`` must be None or a requests.Session: a TypeError naming it otherwise."""
+    if session is not None and not isinstance(session, requests.Session):
+        raise TypeError(f"session must be a requests.Session, got {type(session).__name__}")
+
+
 class RequestsTransport:
     """Opens streams with requests: the caller's session, or one of its own."""
 
     def __init__(self, session: Optional[requests.Session] = None) -> None:
+        check_session(session)
         self._owns_session = session is None
         self.session = session if session is not None else new_session()
         self._lock = threading.Lock()

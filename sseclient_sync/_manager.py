@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin
 
 from ._connection import Connection
-from ._http import new_session
+from ._http import check_session, new_session
 from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options
 from ._transport import Transport
 
@@ -62,8 +62,8 @@ class ConnectionManager:
         self._runtime = _runtime
         if "session" in default_options:
             raise TypeError("pass the manager's session as ConnectionManager(session=...)")
-        # Fail early on a bad default or session.
-        build_options("http://defaults.invalid/", {**default_options, "session": session})
+        build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
+        check_session(session)
         self.base_url = base_url
         self._defaults = dict(default_options)
         self._session = session

@@ -15,13 +15,13 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
-import requests
-
 from ._models import Event, Status
 from ._parser import DEFAULT_MAX_EVENT_SIZE
 from ._retry import Retry
 
 if TYPE_CHECKING:
+    import requests
+
     from ._connection import Connection
 
 __all__ = [
@@ -168,10 +168,6 @@ def _check(options: Options) -> None:
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     check_headers("headers", options.headers or {})
-    if options.session is not None and not isinstance(options.session, requests.Session):
-        raise TypeError(
-            f"session must be a requests.Session, got {type(options.session).__name__}"
-        )
     _check_positive("timeout", options.timeout)
     if options.read_timeout is not None:
         _check_positive("read_timeout", options.read_timeout)

@@ -316,7 +316,7 @@ class Reader:
             failure.__cause__ = error
             return failure
         try:
-            self.overrides = check_overrides(returned)
+            self.overrides = check_overrides(returned, self.url)
         except TypeError as error:
             self.finish(Status.FAILED, error)
             return True

@@ -26,6 +26,7 @@ from sseclient_sync import (
     ReadTimeout,
     Retry,
     Status,
+    create_sse_connection,
 )
 from sseclient_sync._http import _ENVIRONMENT_VARIABLES, new_session
 from sseclient_sync.testing import (
@@ -428,3 +429,12 @@ def test_a_cut_compressed_stream_says_so_in_plain_words() -> None:
     assert "broke off: the body was cut off" in message
     for internal in ("IncompleteRead", "Connection broken", "(("):
         assert internal not in message
+
+
+@pytest.mark.parametrize("session", ["not a session", {"auth": "x"}, object()])
+def test_session_must_be_a_requests_session(session: Any) -> None:
+    with pytest.raises(TypeError) as caught:
+        create_sse_connection("http://127.0.0.1:9/s", session=session, wait_open=False)
+    message = str(caught.value)
+    assert "session must be a requests.Session" in message
+    assert type(session).__name__ in message

@@ -307,12 +307,6 @@ def test_headers_requests_sends_are_kept() -> None:
     assert build(headers=headers).headers == headers
 
 
-@pytest.mark.parametrize("session", ["not a session", {"auth": "x"}, object()])
-def test_session_must_be_a_requests_session(session: Any) -> None:
-    message = check_error(TypeError, "session", session)
-    assert "requests.Session" in message and type(session).__name__ in message
-
-
 @pytest.mark.parametrize(
     "url",
     [
