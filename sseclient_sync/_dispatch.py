@@ -123,6 +123,24 @@ class EventQueue(queue.Queue[QueueItem]):
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
 
+    def take(self, timeout: Optional[float]) -> Optional[QueueItem]:
+        """The next item; None once ``timeout`` seconds (``None``: no end) pass. It waits in
+        slices of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()``
+        (how Jupyter and Windows deliver Ctrl-C) until something arrives."""
+        with self.not_empty:
+            if not self.queue:  # else at once, without reading the clock
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while not self.queue:
+                    piece = _WAIT_SLICE
+                    if deadline is not None:
+                        piece = min(piece, deadline - time.monotonic())
+                        if piece <= 0:
+                            return None
+                    self.not_empty.wait(piece)
+            item = self._get()
+            self.not_full.notify()
+            return item
+
     def abandon(self) -> None:
         """Nobody iterates, and callbacks take the events: stop a producer waiting for room."""
         with self.mutex:
@@ -373,7 +391,7 @@ class Dispatcher:
             waiting.abandoned = False
             while True:
                 self._current, self._current_batch = None, []  # let the finished batch go
-                item = _get_in_slices(waiting, timeout)
+                item = waiting.take(timeout)
                 if item is None:
                     raise TimeoutError(
                         f"no event from {self.url} within timeout={timeout}s ({describe()})"
@@ -415,17 +433,6 @@ class Dispatcher:
                 if self._end is not None:
                     waiting.put_end(self._end)
             return waiting
-
-
-def _get_in_slices(waiting: EventQueue, timeout: Optional[float]) -> Optional[QueueItem]:
-    """``queue.get`` in short slices: a blocking get is deaf to ``interrupt_main()`` (how
-    Jupyter and Windows deliver Ctrl-C) until something arrives. None past ``timeout``."""
-    for piece in slices(timeout):
-        try:
-            return waiting.get(timeout=piece)
-        except queue.Empty:
-            pass
-    return None
 
 
 def slices(timeout: Optional[float]) -> Iterator[float]:
