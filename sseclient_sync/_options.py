@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import random
 import re
 import string
@@ -30,6 +31,7 @@ __all__ = [
     "Runtime",
     "build_options",
     "check_headers",
+    "check_json",
     "merge_options",
 ]
 
@@ -163,6 +165,8 @@ def _check(options: Options) -> None:
         )
     if options.json is not None and options.data is not None:
         raise ValueError("pass either json= or data=, not both")
+    if options.json is not None:
+        check_json(options.json)
     for name in _MERGED_DICTS:
         value = getattr(options, name)
         if value is not None and not isinstance(value, Mapping):
@@ -211,6 +215,17 @@ def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
                 "value must not start with whitespace nor hold CR, LF or NUL, and a name must "
                 "not be empty or hold ':'; send one header per key, without line breaks"
             )
+
+
+def check_json(value: Any) -> None:
+    """json= must encode as requests will encode it (no NaN or infinity either)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"json= must hold only dicts, lists, strings, finite numbers, booleans and None: "
+            f"{error}"
+        ) from None
 
 
 def _check_positive(name: str, value: object) -> None:

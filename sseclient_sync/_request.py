@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Union
 from urllib.parse import urljoin
 
 from ._exceptions import CallbackError
-from ._options import Options, check_headers
+from ._options import Options, check_headers, check_json
 from ._transport import Request
 
 __all__ = ["RESUME_KEYS", "BadResumeValue", "check_overrides", "poll_request", "stream_request"]
@@ -80,6 +80,8 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
             if not isinstance(value, Mapping):
                 raise TypeError(f"{name} of type {type(value).__name__}, not a dict")
         check_headers("its headers", overrides.get("headers") or {})
+        if overrides.get("json") is not None:
+            check_json(overrides["json"])
     except (TypeError, ValueError) as error:
         hook = f"the resume= hook of {url}" if url else "the resume= hook"
         raise BadResumeValue(

@@ -203,6 +203,11 @@ def test_json_and_data_together() -> None:
     assert "data" in str(caught.value)
 
 
+@pytest.mark.parametrize("body", [{"tags": {"a", "b"}}, [float("nan")], {"when": object()}])
+def test_json_that_cannot_be_encoded(body: Any) -> None:
+    check_error(TypeError, "json", body)
+
+
 def test_json_alone_and_data_alone_are_fine() -> None:
     assert build(json=[1, 2]).json == [1, 2]
     assert build(data="a=1").data == "a=1"

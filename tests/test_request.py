@@ -97,6 +97,7 @@ def test_the_poll_request_asks_for_json_from_the_last_id() -> None:
         ({"headers": {"X": 5}}, "'X': 5"),
         ({"headers": {"X": "a\r\nEvil: 1"}}, "cannot be sent"),
         ({"headers": {"X": " a"}}, "cannot be sent"),
+        ({"json": {"tags": {"a"}}}, "json= must hold only"),
     ],
 )
 def test_a_resume_hook_that_returns_the_wrong_thing_is_told_so(returned: Any, message: str) -> None:
