@@ -245,7 +245,10 @@ def _check_positive(name: str, value: object) -> None:
 def _check_url(name: str, url: object) -> None:
     if not isinstance(url, str):
         raise TypeError(f"{name} must be a str, got {type(url).__name__}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # e.g. an unclosed "[" of an IPv6 address
+        raise ValueError(f"{name} is not a valid URL ({error}): {url!r}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError(
             f"{name} must be an absolute http:// or https:// URL, got {url!r} "

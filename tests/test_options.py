@@ -324,6 +324,7 @@ def test_headers_requests_sends_are_kept() -> None:
         "http://127.0.0.1:99999/stream",
         "http://127.0.0.1:0/stream",
         "http://127.0.0.1:port/stream",
+        "http://[::1/stream",
     ],
 )
 def test_bad_url(url: str) -> None:
