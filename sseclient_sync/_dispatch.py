@@ -142,10 +142,10 @@ class EventQueue(queue.Queue[QueueItem]):
             return item
 
     def abandon(self) -> None:
-        """Nobody iterates, and callbacks take the events: stop a producer waiting for room."""
-        with self.mutex:
-            self.abandoned = True
-            self.not_full.notify_all()
+        """Nobody iterates, and callbacks take the events: stop a producer waiting for room
+        (at its next check, within ``_QUEUE_POLL``). No lock: the garbage collector may call
+        this in the producer's own thread, while it holds the queue's lock."""
+        self.abandoned = True
 
     def put_end(self, end: QueueEnd) -> None:
         """Queue the end marker past the bound: it must never wait."""
