@@ -195,7 +195,7 @@ class Dispatcher:
         self._flushing = False  # the first subscriber is taking over the queued backlog
         self._parked: list[list[Event]] = []
         # on_message while it is the only consumer (no subscribers, nobody iterating): what
-        # deliver() calls without taking the lock. Changed under the lock.
+        # deliver() calls without taking the lock. Set by _choose_direct(), under the lock.
         self._direct: Optional[Handler] = options.on_message
 
     # -- user code ---------------------------------------------------------------------------
@@ -282,7 +282,7 @@ class Dispatcher:
             first_consumer = not (self._subscribers or self._options.on_message or self._iterators)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
-            self._direct = None
+            self._choose_direct()
         if first_consumer:
             self._claim_and_flush_backlog()
 
@@ -297,8 +297,12 @@ class Dispatcher:
             else:
                 subscribers.pop(event_type, None)
             self._subscribers = subscribers
-            if not (subscribers or self._iterators):
-                self._direct = self._options.on_message
+            self._choose_direct()
+
+    def _choose_direct(self) -> None:
+        """Under the lock: on_message takes the lock-free path when it is the only consumer."""
+        alone = not (self._subscribers or self._iterators)
+        self._direct = self._options.on_message if alone else None
 
     def _claim_and_flush_backlog(self) -> None:
         with self._lock:
@@ -382,7 +386,7 @@ class Dispatcher:
     ) -> Iterator[Iterator[Event]]:
         with self._lock:
             self._iterators += 1
-            self._direct = None
+            self._choose_direct()
         try:
             current = self._current
             if current is not None:
@@ -415,11 +419,10 @@ class Dispatcher:
             # runs).
             with self._lock:
                 self._iterators -= 1
-                if not self._iterators and (self._subscribers or self._options.on_message):
-                    if not self._subscribers:
-                        self._direct = self._options.on_message
-                    if self._queue is not None:
-                        self._queue.abandon()
+                self._choose_direct()
+                callbacks = self._subscribers or self._options.on_message
+                if not self._iterators and callbacks and self._queue is not None:
+                    self._queue.abandon()
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""

@@ -145,9 +145,6 @@ class SSEParser:
         self._inherited = inherited
         try:
             events = self.feed(data)
-        except EventTooLarge as error:
-            error.inherited = inherited  # its events' marks, for dedup
-            raise
         finally:
             self._inherited = None
         return events, inherited
@@ -162,9 +159,6 @@ class SSEParser:
         self._keep_comments = True
         try:
             items: list[Any] = self.feed(data)
-        except EventTooLarge as error:
-            error.inherited = inherited
-            raise
         finally:
             self._inherited = None
             self._keep_comments = False
@@ -372,4 +366,5 @@ class SSEParser:
             "this large.",
             limit=self._limit,
             events=events,
+            inherited=self._inherited,  # the marks of its events, from the marking feeds
         )

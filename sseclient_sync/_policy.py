@@ -149,9 +149,7 @@ def is_retryable(error: BaseException) -> bool:
         return error.status_code in RETRYABLE_STATUSES
     if isinstance(error, ConnectError):
         return not error.final
-    return isinstance(
-        error, (ConnectError, ReadTimeout, CallbackError, InternalError, ServerEventError)
-    )
+    return isinstance(error, (ReadTimeout, CallbackError, InternalError, ServerEventError))
 
 
 def _end_is_a_drop(state: AttemptState) -> bool:

@@ -33,16 +33,6 @@ def parse_poll_body(
             f"got {_shape(document)}",
             url=url,
         )
-    try:
-        return _events_from(items, url, last_event_id)
-    except RecursionError as error:  # json.dumps of a deeply nested "data"
-        message = f"an event of the poll response from {url} nests too deeply"
-        raise ProtocolError(message, url=url) from error
-
-
-def _events_from(
-    items: list[Any], url: str, last_event_id: Optional[str]
-) -> tuple[list[Event], list[int]]:
     events: list[Event] = []
     inherited: list[int] = []
     for index, item in enumerate(items):
@@ -65,8 +55,11 @@ def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -
         raise ProtocolError(f"{where} needs a string 'event'", url=url)
     if event_id is not None and not isinstance(event_id, str):
         raise ProtocolError(f"{where} needs a string 'id'", url=url)
-    if not isinstance(data, str):
-        data = json.dumps(data)  # a structured payload travels as its JSON text, as on a stream
+    if not isinstance(data, str):  # a structured payload travels as its JSON text, as on a stream
+        try:
+            data = json.dumps(data)
+        except RecursionError:
+            raise ProtocolError(f"{where} nests too deeply", url=url) from None
     return Event(event_type or "message", data, last_event_id if event_id is None else event_id)
 
 

@@ -73,8 +73,9 @@ class ReplayFilter:
         events whose block had no ``id:`` line (an inherited id is no identity). An empty id
         only resets the last event ID; an id that restates the id of the event just before it
         (a relay writing every event's id) is no replay either."""
-        # C loops only: no Python code runs per event. The ids are hashed when the next stream
-        # begins, and only the latest window of them is kept.
+        # On the usual streams (every event with its own id, or none) only C loops run per
+        # event. The ids are hashed when the next stream begins, and only the latest window
+        # of them is kept.
         current = self._current
         if inherited:
             skip = set(inherited)
