@@ -13,6 +13,8 @@ The interface:
   positions in ``events`` of those whose id was inherited: their own block had no ``id:``
   line, and an earlier one set the last event ID. The rest carry their own id or none.
   Marking the exceptions costs nothing on the usual streams (an id on every event, or none).
+- ``mark_inherited(marks)``: every later ``feed`` appends those positions to ``marks``,
+  which its owner empties between calls; the same marks without a call's set-up.
 - ``feed_items(data) -> (items, inherited)``: the events and the comments, in stream order,
   as one list of :class:`Event` and :class:`Comment` items; positions are in ``items``.
   A comment is the text after the line's colon, verbatim (``":ping"`` gives ``"ping"``,
@@ -102,8 +104,8 @@ class SSEParser:
         self.last_event_id: Optional[str] = last_event_id
         self.retry: Optional[int] = None
         # What the call being made wants besides the events: the list for the positions of
-        # the events that inherited their id (feed_marking_inherited, feed_items), comments
-        # (feed_items).
+        # the events that inherited their id (feed_marking_inherited, feed_items, or the list
+        # given to mark_inherited), comments (feed_items).
         self._inherited: Optional[list[int]] = None
         self._keep_comments = False
         self.reset()
@@ -142,12 +144,19 @@ class SSEParser:
         events whose block had no ``id:`` line but whose id is set: they inherited it. An
         :class:`EventTooLarge` raised here carries the positions of its ``events``."""
         inherited: list[int] = []
-        self._inherited = inherited
+        kept, self._inherited = self._inherited, inherited
         try:
             events = self.feed(data)
         finally:
-            self._inherited = None
+            self._inherited = kept
         return events, inherited
+
+    def mark_inherited(self, marks: Optional[list[int]]) -> None:
+        """Have every later :meth:`feed` append to ``marks`` what
+        :meth:`feed_marking_inherited` returns beside the events (``None`` stops it); the
+        caller empties ``marks`` between calls. It saves the set-up of a call, for a reader
+        that feeds one small read at a time."""
+        self._inherited = marks
 
     def feed_items(self, data: bytes) -> tuple[list[Item], list[int]]:
         """Like :meth:`feed_marking_inherited`, with the comments among the events, in stream
@@ -155,12 +164,12 @@ class SSEParser:
         ``events`` the events and comments before the oversized event, in stream order.
         """
         inherited: list[int] = []
-        self._inherited = inherited
+        kept, self._inherited = self._inherited, inherited
         self._keep_comments = True
         try:
             items: list[Any] = self.feed(data)
         finally:
-            self._inherited = None
+            self._inherited = kept
             self._keep_comments = False
         return items, inherited
 
@@ -366,5 +375,7 @@ class SSEParser:
             "this large.",
             limit=self._limit,
             events=events,
-            inherited=self._inherited,  # the marks of its events, from the marking feeds
+            # the marks of its events, from the marking feeds (a copy: mark_inherited's list
+            # is emptied by its owner)
+            inherited=None if self._inherited is None else list(self._inherited),
         )

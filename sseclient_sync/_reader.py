@@ -370,38 +370,59 @@ class Reader:
 
     def _read(self, stream: Stream) -> Ending:
         life = self.life
+        parser = self.parser
         # Comments are collected only when somebody listens: the plain feed pays nothing.
         with_comments = self.options.on_comment is not None
-        feed: Callable[[bytes], tuple[list[Any], list[int]]] = (
-            self.parser.feed_items if with_comments else self.parser.feed_marking_inherited
+        hand_over: Callable[[list[Any], list[int]], Optional[Ending]] = (
+            self._hand_over_items if with_comments else self.hand_over
         )
-        hand_over = self._hand_over_items if with_comments else self.hand_over
-        while True:
-            chunk = stream.read()
-            if not chunk:
-                return Ended.SERVER_END
-            life.bytes += len(chunk)
-            try:
-                events, inherited = feed(chunk)
-            except EventTooLarge as error:
-                before = list(error.events)
-                ending = hand_over(before, error.inherited or [])
-                if ending is not None:
-                    return ending
-                # The parser knows no URL; the message must name it.
-                too_large = EventTooLarge(
-                    f"the stream from {self.url}: {error}",
-                    url=self.url,
-                    limit=error.limit,
-                    # from feed_items, the comments before the oversized event are among them
-                    events=[item for item in error.events if type(item) is Event],
-                )
-                too_large.__cause__ = error
-                return too_large
-            if events:
-                ending = hand_over(events, inherited)
-                if ending is not None:
-                    return ending
+        # The plain feed marks the events that inherited their id here, without a call's
+        # set-up per read (feed_items returns its own marks); emptied after each read.
+        marks: list[int] = []
+        parser.mark_inherited(marks)
+        try:
+            while True:
+                chunk = stream.read()
+                if not chunk:
+                    return Ended.SERVER_END
+                life.bytes += len(chunk)
+                events: list[Any]
+                try:
+                    if with_comments:
+                        events, inherited = parser.feed_items(chunk)
+                    else:
+                        events, inherited = parser.feed(chunk), marks
+                except EventTooLarge as error:
+                    del marks[:]
+                    return self._too_large(error, hand_over)
+                if events:
+                    ending = hand_over(events, inherited)
+                    if ending is not None:
+                        return ending
+                    if marks:
+                        del marks[:]
+        finally:
+            parser.mark_inherited(None)
+
+    def _too_large(
+        self,
+        error: EventTooLarge,
+        hand_over: Callable[[list[Any], list[int]], Optional[Ending]],
+    ) -> Ending:
+        """Deliver what came before the oversized event; the error, naming the URL."""
+        ending = hand_over(list(error.events), error.inherited or [])
+        if ending is not None:
+            return ending
+        # The parser knows no URL; the message must name it.
+        too_large = EventTooLarge(
+            f"the stream from {self.url}: {error}",
+            url=self.url,
+            limit=error.limit,
+            # from feed_items, the comments before the oversized event are among them
+            events=[item for item in error.events if type(item) is Event],
+        )
+        too_large.__cause__ = error
+        return too_large
 
     def _hand_over_items(self, items: list[Any], inherited: list[int]) -> Optional[Ending]:
         """``hand_over`` for events with comments among them: each comment goes to

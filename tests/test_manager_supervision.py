@@ -60,7 +60,7 @@ def kill_reader(conn: Connection, after_ids: Optional[list[str]]) -> list[Option
     of ``after_ids``, on the first read after that event (None: on every read). Returns the
     list of the last event IDs at each kill."""
     parser = conn._reader.parser  # no public seam: a bug is what kills a reader
-    real_feed = parser.feed_marking_inherited
+    real_feed = parser.feed
     kills: list[Optional[str]] = []
 
     def feed(data: bytes) -> Any:
@@ -71,7 +71,7 @@ def kill_reader(conn: Connection, after_ids: Optional[list[str]]) -> list[Option
             raise RuntimeError("injected: the reader thread dies")
         return real_feed(data)
 
-    parser.feed_marking_inherited = feed  # type: ignore[method-assign]
+    parser.feed = feed  # type: ignore[method-assign]
     return kills
 
 

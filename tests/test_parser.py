@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import tracemalloc
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,15 +49,31 @@ class Outcome:
         return [item for item in self.items if isinstance(item, Event)]
 
 
-def run(chunks: Sequence[bytes], *, comments: bool = False, **parser_options: object) -> Outcome:
-    """Feed ``chunks`` to a new parser (with feed_items if ``comments``, else with
-    feed_marking_inherited), then ``b""`` until it has nothing left (the events after an
-    oversized one wait for the next call). ``marked`` are the positions of the events with
-    their own id: those with an id that the parser did not mark as inherited."""
+#: How run() feeds: feed_marking_inherited, feed_items, or feed after mark_inherited(list).
+MARKING, ITEMS, MARKS = "feed_marking_inherited", "feed_items", "mark_inherited"
+
+
+def run(chunks: Sequence[bytes], *, mode: str = MARKING, **parser_options: object) -> Outcome:
+    """Feed ``chunks`` to a new parser the way ``mode`` says, then ``b""`` until it has
+    nothing left (the events after an oversized one wait for the next call). ``marked`` are
+    the positions of the events with their own id: those with an id that the parser did not
+    mark as inherited."""
     parser = SSEParser(**parser_options)  # type: ignore[arg-type]
     items: List[Item] = []
     marked: List[int] = []
-    feed_call = parser.feed_items if comments else parser.feed_marking_inherited
+    feed_call: Callable[[bytes], Tuple[Sequence[Item], Sequence[int]]]
+    if mode == MARKS:
+        marks: List[int] = []
+        parser.mark_inherited(marks)
+
+        def feed_call(chunk: bytes) -> Tuple[Sequence[Item], Sequence[int]]:
+            try:
+                return parser.feed(chunk), list(marks)
+            finally:
+                marks.clear()  # as the owner of the list must
+
+    else:
+        feed_call = parser.feed_items if mode == ITEMS else parser.feed_marking_inherited
 
     def record(events: Sequence[Item], inherited: Sequence[int]) -> None:
         marked.extend(
@@ -101,19 +117,20 @@ def check(
     **parser_options: object,
 ) -> Outcome:
     """Parse ``stream`` whole, one byte at a time and split in two at every offset, with
-    feed_marking_inherited and with feed_items; assert that all give the same Outcome (events,
-    errors, marks, last_event_id, retry), feed_items with the comments among the same events,
-    and, if given, the ``expected`` items (with comments if ``comments``). Return the Outcome
-    of the mode ``comments`` picks."""
+    feed_marking_inherited, feed_items and mark_inherited; assert that all give the same
+    Outcome (events, errors, marks, last_event_id, retry), feed_items with the comments among
+    the same events, and, if given, the ``expected`` items (with comments if ``comments``).
+    Return the Outcome of the mode ``comments`` picks."""
     raw = stream.encode("utf-8") if isinstance(stream, str) else stream
     outcomes = {}
-    for with_comments in (False, True):
-        reference = run([raw], comments=with_comments, **parser_options)
+    for mode in (MARKING, ITEMS, MARKS):
+        reference = run([raw], mode=mode, **parser_options)
         for name, chunks in splittings(raw):
-            got = run(chunks, comments=with_comments, **parser_options)
-            assert got == reference, f"fed {name}, comments={with_comments}"
-        outcomes[with_comments] = reference
-    events_only, with_items = outcomes[False], outcomes[True]
+            got = run(chunks, mode=mode, **parser_options)
+            assert got == reference, f"fed {name}, with {mode}"
+        outcomes[mode] = reference
+    events_only, with_items = outcomes[MARKING], outcomes[ITEMS]
+    assert outcomes[MARKS] == events_only
     assert not any(isinstance(item, Comment) for item in events_only.items)
     assert all(isinstance(item, (Event, Comment)) or item is TOO_LARGE for item in with_items.items)
     assert [item for item in with_items.items if not isinstance(item, Comment)] == list(
@@ -123,7 +140,7 @@ def check(
         events_only.last_event_id,
         events_only.retry,
     )
-    outcome = outcomes[comments]
+    outcome = with_items if comments else events_only
     if expected is not None:
         assert list(outcome.items) == list(expected)
         assert [type(item) for item in outcome.items] == [
@@ -549,6 +566,37 @@ def test_feed_marking_inherited_positions_are_within_each_call() -> None:
     assert parser.feed_marking_inherited(b"") == ([], [])
 
 
+def test_mark_inherited_marks_each_feed_in_the_owners_list() -> None:
+    parser = SSEParser()
+    marks: List[int] = []
+    parser.mark_inherited(marks)
+    assert parser.feed(b"id: 1\ndata: a\n\ndata: b\n\n") == [E("a", id="1"), E("b", id="1")]
+    assert marks == [1]
+    marks.clear()
+    # The other marking feeds keep their own marks, and leave the owner's list in place.
+    assert parser.feed_marking_inherited(b"data: c\n\n") == ([E("c", id="1")], [0])
+    assert parser.feed_items(b":x\ndata: d\n\n") == ([C("x"), E("d", id="1")], [1])
+    assert marks == []
+    assert parser.feed(b"id: 2\ndata: e\n\ndata: f\n\n") == [E("e", id="2"), E("f", id="2")]
+    assert marks == [1]
+    marks.clear()
+    parser.mark_inherited(None)
+    assert parser.feed(b"data: g\n\n") == [E("g", id="2")]
+    assert marks == []
+
+
+def test_an_oversized_event_carries_a_copy_of_the_owners_marks() -> None:
+    parser = SSEParser(max_event_size=8)
+    marks: List[int] = []
+    parser.mark_inherited(marks)
+    with pytest.raises(EventTooLarge) as caught:
+        parser.feed(b"id: 1\ndata: a\n\ndata: b\n\ndata: 123456789\n\n")
+    assert caught.value.events == [E("a", id="1"), E("b", id="1")]
+    assert caught.value.inherited == [1]
+    marks.clear()  # the owner empties its list; the error's marks stay
+    assert caught.value.inherited == [1]
+
+
 def test_an_id_carried_into_a_new_stream_is_inherited() -> None:
     parser = SSEParser(last_event_id="7")
     assert parser.feed_marking_inherited(b"data: a\n\nid: 7\ndata: b\n\n") == (
@@ -849,7 +897,7 @@ def test_other_lines_spanning_many_feeds_keep_their_value() -> None:
     value = "v" * 50_000
     raw = f"event: {value}\nid: {value}\n:{value}\ndata{value}\ndata: x\n\n".encode()
     chunks = [raw[i : i + 999] for i in range(0, len(raw), 999)]
-    assert run(chunks, comments=True).items == (C(value), E("x", value, value))
+    assert run(chunks, mode=ITEMS).items == (C(value), E("x", value, value))
 
 
 def test_no_limit_with_none() -> None:
@@ -1048,11 +1096,11 @@ def test_random_streams_with_comments_parse_back_to_their_items(
     raw = ((BOM if bom else "") + data.draw(with_line_ends(lines))).encode("utf-8")
     want, last_id, last_retry = expected_events(events, initial_id)
     items, marked = items_by_model(lines, want, [event[2] is not None for event in events])
-    outcome = run(cut(data, raw), comments=True, last_event_id=initial_id)
+    outcome = run(cut(data, raw), mode=ITEMS, last_event_id=initial_id)
     assert list(outcome.items) == items
     assert outcome.marked == marked
     assert (outcome.last_event_id, outcome.retry) == (last_id, last_retry)
-    assert run([raw], comments=True, last_event_id=initial_id) == outcome
+    assert run([raw], mode=ITEMS, last_event_id=initial_id) == outcome
 
 
 # A model of max_event_size, block by block: a block goes over the limit at its first line
@@ -1133,9 +1181,10 @@ def test_limit_gives_the_same_outcome_however_the_stream_is_cut(
     whole = run([raw], max_event_size=limit)
     assert (list(whole.items), whole.last_event_id, whole.retry) == (items, last_id, retry)
     assert run(cut(data, raw), max_event_size=limit) == whole
+    assert run(cut(data, raw), mode=MARKS, max_event_size=limit) == whole
     bytewise = run([raw[i : i + 1] for i in range(len(raw))], max_event_size=limit)
     assert bytewise == whole
     items, _, _ = model_with_limit(blocks, limit, comments=True)
-    with_comments = run(cut(data, raw), comments=True, max_event_size=limit)
+    with_comments = run(cut(data, raw), mode=ITEMS, max_event_size=limit)
     assert list(with_comments.items) == items
     assert (with_comments.last_event_id, with_comments.retry) == (last_id, retry)
