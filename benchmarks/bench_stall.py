@@ -8,7 +8,7 @@ while the reader thread fills the queue. tracemalloc gives the heap's growth at 
 the stall (and its peak during it); over what one parsed 1 KiB event costs on the heap
 (measured in the same way) that is "about N events held". ``queue_size`` counts events
 (API.md section 2), so N should be about ``queue_size`` plus at most one read in the
-reader's hands: its 64 KiB of bytes and the 63 events parsed from it, about 126 events'
+reader's hands: its 16 KiB of bytes and the 15 events parsed from it, about 30 events'
 worth of heap in all. The consumer then reads the rest, and every event must arrive, in
 order.
 
@@ -26,10 +26,11 @@ from typing import List
 from _common import Cell, ServerProcess, preamble, print_table
 
 import sseclient_sync as sse
+from sseclient_sync._http import READ_SIZE
 
-#: One read in the reader's hands (read1(65536) of 1 KiB events): its bytes and the events
-#: parsed from it, each about 63 events' worth of heap.
-ONE_READ_EVENTS = 2 * (65536 // 1040)
+#: One read in the reader's hands (READ_SIZE of 1 KiB events): its bytes and the events
+#: parsed from it, each about 15 events' worth of heap.
+ONE_READ_EVENTS = 2 * (READ_SIZE // 1040)
 TIMEOUT = 60.0
 PAUSE = 0.1
 
