@@ -56,6 +56,16 @@ class ChunkedDecoder:
         """The body bytes within ``data``. Raises :class:`ChunkedError` on malformed framing."""
         if self.error is not None:
             raise self.error
+        if self._state == _SIZE and not self._line:
+            # The usual read, when a server flushes each event: exactly one whole chunk.
+            line_end = data.find(b"\n")
+            if line_end > 0 and data.endswith(b"\r\n"):
+                try:
+                    size = int(data[:line_end], 16)
+                except ValueError:
+                    size = 0  # extensions, or not a size at all: the general path decides
+                if size > 0 and line_end + size + 3 == len(data):
+                    return data[line_end + 1 : -2]
         pieces: list[bytes] = []
         try:
             self._decode(data, pieces)

@@ -70,6 +70,41 @@ def test_everything_that_arrived_comes_out_of_one_feed() -> None:
     assert not decoder.done
 
 
+def test_one_whole_chunk_per_feed_decodes_as_the_whole_body_does() -> None:
+    # How servers that flush each event are read: every feed one chunk, nothing around it.
+    chunks = [
+        chunk(b"data: a\n\n"),
+        chunk(b"ends in CRLF\r\n"),
+        chunk(b"\r\n"),
+        chunk(b"x", b";ext=1"),
+        b"000A\r\n0123456789\r\n",
+        b"0x3\r\nabc\r\n",  # int(..., 16) takes the prefix, as http.client does
+        chunk(b"bare LF", line_end=b"\n"),
+        b"0\r\n\r\n",
+    ]
+    decoder = ChunkedDecoder()
+    bodies = [decoder.feed(piece) for piece in chunks]
+    assert bodies == [
+        b"data: a\n\n",
+        b"ends in CRLF\r\n",
+        b"\r\n",
+        b"x",
+        b"0123456789",
+        b"abc",
+        b"bare LF",
+        b"",
+    ]
+    assert decoder.done and b"".join(bodies) == decode([b"".join(chunks)])[0]
+
+
+def test_a_piece_that_only_looks_like_one_chunk_is_decoded_by_its_framing() -> None:
+    decoder = ChunkedDecoder()
+    # Size 3, then "ab\r\n" is not the rest of it: the data runs on into the next feed.
+    assert decoder.feed(b"5\r\nab\r\n") == b"ab\r\n"
+    assert decoder.feed(b"c\r\n") == b"c"
+    assert decoder.feed(b"2\r\nab\r\n0\r\n\r\n") == b"ab" and decoder.done
+
+
 def test_chunk_data_is_returned_before_the_chunk_is_complete() -> None:
     decoder = ChunkedDecoder()
     assert decoder.feed(b"10\r\ndata: ab") == b"data: ab"
