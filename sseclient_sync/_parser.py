@@ -214,9 +214,9 @@ class SSEParser:
 
         lines = text.split("\n")
         tail = lines.pop()  # the unfinished line, "" when the text ends with a line end
-        cut_off: Optional[list[str]] = None  # from the first line over the limit to the end
-        tail_too_long = False
-        if exact:
+        if exact:  # (cut_off and tail_too_long are read only when exact)
+            cut_off: Optional[list[str]] = None  # from the first line over the limit to the end
+            tail_too_long = False
             too_long = self._find_too_long(lines, tail, carried)
             if too_long == len(lines):
                 tail_too_long = True
@@ -235,8 +235,6 @@ class SSEParser:
             carried = 0
 
         events: list[Any] = []  # Events, and Comments when feed_items asks for them
-        inherited = self._inherited
-        keep_comments = self._keep_comments
         data_lines, event_type, id_buffer, block_retry, block_has_id = self._event
         last_id = self.last_event_id  # a local while the loop runs, stored once at its end
         new_tuple, event_class, join_lines = _new_tuple, Event, _join_lines  # locals: faster
@@ -248,8 +246,10 @@ class SSEParser:
                 # setting the last event ID string, happens even when there is no data.
                 last_id = id_buffer
                 if data_lines:
-                    if not block_has_id and id_buffer is not None and inherited is not None:
-                        inherited.append(len(events))
+                    if not block_has_id and id_buffer is not None:
+                        inherited = self._inherited
+                        if inherited is not None:
+                            inherited.append(len(events))
                     fields = (
                         event_type or "message", join_lines(data_lines), id_buffer, block_retry
                     )
@@ -286,7 +286,7 @@ class SSEParser:
             elif name == "retry":
                 if value.isdigit() and value.isascii():
                     block_retry = self.retry = int(value)
-            elif not name and keep_comments:  # no field name: "starts with a U+003A COLON"
+            elif not name and self._keep_comments:  # "starts with a U+003A COLON"
                 events.append(Comment(line[1:]))
         else:
             self.last_event_id = last_id
