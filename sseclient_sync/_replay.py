@@ -5,10 +5,15 @@ that starts again from an older point after a reconnect. Within one stream a rep
 the server's business and is delivered. Pure: no threads, no I/O.
 
 Memory is bounded and small: the filter keeps the hashes of the latest ``window`` distinct
-ids of earlier streams in a set (about 90 bytes each), and the latest ids of the current
-stream in a list that joins the set when the next stream begins: work proportional to the
-window, never a rebuild of everything seen. The trade-off: a server that replays more
-than ``window`` events after a reconnect repeats the oldest of them. A hash collision could
+ids of earlier streams, oldest first, as the keys of a dict (about 70 bytes each: a set
+takes half as much again, and a list beside it for the order), and the latest ids of the
+current stream packed into a few strings (an id plus one character each). When the next
+stream begins, the window is made again from the two: work proportional to the window,
+never to everything seen. Packing costs a join per ``_PACK`` ids; hashing each id as it
+came would cost a fifth of the parse, so only the latest window is hashed, once.
+
+The trade-off: a server that replays more than ``window`` events after a reconnect repeats
+the oldest of them. A hash collision could
 drop an event; with 64-bit hashes over a window of a thousand ids that is about one in
 10^16 per event.
 """
@@ -22,27 +27,42 @@ from ._models import Event
 
 __all__ = ["DEDUP_WINDOW", "ReplayFilter"]
 
-#: How many of the latest distinct ids of earlier streams are remembered (under 60 KiB in
-#: all): what servers replay from their buffer after a reconnect, with room to spare.
+#: How many of the latest distinct ids of earlier streams are remembered (with the current
+#: stream's, under 64 KiB in all): what servers replay from their buffer after a reconnect,
+#: with room to spare.
 DEDUP_WINDOW = 512
 
 _NO_EVENT_YET = "\0"  # no event id contains NUL: "this stream has had no event yet"
 _event_id = operator.attrgetter("id")
-_TRIM_SLACK = 256  # how far the current stream's ids may outgrow the window before a trim
+#: How many ids of the current stream stay strings of their own before they are packed.
+_PACK = 64
+#: Joins the packed ids: no id contains it (a stream's lines end there; poll answers are
+#: checked for it).
+ID_SEPARATOR = "\n"
 
 
 class ReplayFilter:
     """Drops replayed events. Call :meth:`begin_stream` when a stream (or poll answer)
     begins, then :meth:`filter` with each batch of events it delivers."""
 
-    __slots__ = ("_current", "_earlier", "_evicted", "_order", "_previous_id", "window")
+    __slots__ = (
+        "_current",
+        "_earlier",
+        "_packed",
+        "_packed_counts",
+        "_previous_id",
+        "window",
+    )
 
     def __init__(self, window: int = DEDUP_WINDOW) -> None:
         self.window = window
-        self._earlier: set[int] = set()  # hashes of ids earlier streams delivered
-        self._order: list[int] = []  # the same, oldest first
-        self._current: list[Optional[str]] = []  # the latest own ids of the current stream
-        self._evicted = 0
+        # The hashes of the ids earlier streams delivered, oldest first (the values unused).
+        self._earlier: dict[int, None] = {}
+        # The current stream's own ids: the latest as they came (None for an event without
+        # one), the older packed, with how many each packed string holds, oldest first.
+        self._current: list[Optional[str]] = []
+        self._packed: list[str] = []
+        self._packed_counts: list[int] = []
         self._previous_id: Optional[str] = _NO_EVENT_YET
 
     def __len__(self) -> int:
@@ -51,22 +71,44 @@ class ReplayFilter:
 
     def begin_stream(self) -> None:
         """A new stream begins: what came before it may be replayed in it."""
-        earlier, order = self._earlier, self._order
-        for value in map(hash, filter(None, self._current[-self.window :])):
-            if value not in earlier:
-                earlier.add(value)
-                order.append(value)
-        excess = len(order) - self.window
-        if excess > 0:
-            earlier.difference_update(order[:excess])
-            del order[:excess]  # a list, not a deque: an idle connection holds 56 bytes, not 600
-            self._evicted += excess
-        if self._evicted > self.window:
-            # A set keeps the slots of what it lost, and grows for them: start afresh, once
-            # per window's worth of evictions.
-            self._earlier, self._evicted = set(order), 0
-        self._current = []
+        latest = dict.fromkeys(map(hash, self._latest_ids()))  # each once, oldest first
+        if latest:
+            # Made afresh rather than updated: a dict that lost keys keeps their room.
+            room = self.window - len(latest)
+            kept = [value for value in self._earlier if value not in latest] if room else []
+            del kept[: max(0, len(kept) - room)]
+            self._earlier = dict.fromkeys([*kept, *latest])
+        self._current, self._packed, self._packed_counts = [], [], []
         self._previous_id = _NO_EVENT_YET
+
+    def _latest_ids(self) -> list[str]:
+        """The current stream's latest ``window`` own ids (none empty), oldest first."""
+        self._pack()
+        if not self._packed:
+            return []
+        ids = ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)
+        return list(filter(None, ids))[-self.window :]
+
+    def _pack(self) -> None:
+        """Pack the ids kept as strings of their own; forget packs the window no longer
+        needs. An empty id takes a place in the count (it is dropped when the window is made
+        again): counting them out would cost a pass over every id."""
+        own = self._current
+        self._current = []
+        try:
+            text = ID_SEPARATOR.join(own)  # the usual stream: every event with its own id
+        except TypeError:  # events without one among them
+            own = list(filter(None, own))
+            text = ID_SEPARATOR.join(own)
+        if not own:
+            return
+        packed, counts = self._packed, self._packed_counts
+        packed.append(text)
+        counts.append(len(own))
+        held = sum(counts)
+        while held - counts[0] >= self.window:
+            held -= counts.pop(0)
+            del packed[0]
 
     def filter(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
         """The events that are not replays, in order; ``inherited`` are the positions of the
@@ -82,12 +124,12 @@ class ReplayFilter:
             current.extend([e.id for index, e in enumerate(events) if index not in skip])
         else:
             current.extend(map(_event_id, events))
-        if len(current) > self.window + _TRIM_SLACK:
-            del current[: -self.window]  # in bulk, rather than one eviction per event
+        if len(current) > _PACK:
+            self._pack()
         earlier = self._earlier
         if not earlier:
             return events  # nothing to replay (nor is _previous_id read in this stream)
-        if len(inherited) < len(events) and not earlier.isdisjoint(
+        if len(inherited) < len(events) and not earlier.keys().isdisjoint(
             map(hash, filter(None, map(_event_id, events)))
         ):
             events = self._without_replays(events, inherited)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 
 from sseclient_sync import Event
@@ -69,16 +70,52 @@ def test_the_window_keeps_the_latest_ids_and_forgets_older_ones() -> None:
     assert fed(replays, "0") == ["d0"]  # long forgotten: delivered again
 
 
+def test_the_latest_window_of_a_long_stream_is_remembered_across_packs() -> None:
+    # Many reads of a few events each: the ids are packed as they go, and the latest
+    # window of them (events without an id, and empty ids, take no place in it) is what the
+    # next stream meets.
+    replays = ReplayFilter(window=100)
+    replays.begin_stream()
+    for first in range(0, 1000, 7):
+        read = [*events(*map(str, range(first, min(first + 7, 1000)))), Event(data="no id")]
+        replays.filter(read, [])
+    replays.begin_stream()
+    assert len(replays) == 100
+    assert fed(replays, *map(str, range(895, 1000))) == [f"d{n}" for n in range(895, 900)]
+
+
+def test_a_short_stream_keeps_the_older_ones_of_the_window() -> None:
+    replays = ReplayFilter(window=5)
+    replays.begin_stream()
+    fed(replays, "1", "2", "3", "4")
+    replays.begin_stream()
+    assert fed(replays, "5", "6", "2") == ["d5", "d6"]  # "2": a replay, and now among the latest
+    replays.begin_stream()
+    # The window: the latest five distinct ids ("1" is the oldest, and goes).
+    assert len(replays) == 5
+    assert fed(replays, "1", "3", "4", "5", "6", "2") == ["d1"]
+
+
 def test_memory_stays_small_over_many_long_streams() -> None:
+    # As a reader uses it: each read's events made, filtered and dropped, so that what the
+    # filter keeps of them (never their id strings) is all that stays on the heap.
     replays = ReplayFilter()
-    streams = [events(*(f"{s}-{n}" for n in range(3 * DEDUP_WINDOW))) for s in range(20)]
+    gc.collect()
     tracemalloc.start()
     try:
-        for batch in streams:
+        start = tracemalloc.get_traced_memory()[0]
+        most = 0
+        for stream in range(20):
             replays.begin_stream()
-            replays.filter(batch, [])
-        held, _ = tracemalloc.get_traced_memory()
+            for first in range(0, 3 * DEDUP_WINDOW, 50):
+                read = events(*(f"{stream}-{n}" for n in range(first, first + 50)))
+                replays.filter(read, [])
+                del read
+                most = max(most, tracemalloc.get_traced_memory()[0] - start)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
     assert len(replays) == DEDUP_WINDOW
-    assert held < 100 * 1024, f"the dedup window holds {held} bytes"
+    assert held < 64 * 1024, f"the dedup window holds {held} bytes"
+    assert most < 64 * 1024, f"the dedup window held {most} bytes at most"
