@@ -21,7 +21,7 @@ drop an event; with 64-bit hashes over a window of a thousand ids that is about 
 from __future__ import annotations
 
 import operator
-from typing import Optional, Sequence
+from typing import Optional, Sequence, cast
 
 from ._models import Event
 
@@ -95,16 +95,17 @@ class ReplayFilter:
         again): counting them out would cost a pass over every id."""
         own = self._current
         self._current = []
+        ids = cast("list[str]", own)  # the usual stream: every event with its own id
         try:
-            text = ID_SEPARATOR.join(own)  # the usual stream: every event with its own id
-        except TypeError:  # events without one among them
-            own = list(filter(None, own))
-            text = ID_SEPARATOR.join(own)
-        if not own:
+            text = ID_SEPARATOR.join(ids)
+        except TypeError:  # events without one (None) among them
+            ids = [value for value in own if value]
+            text = ID_SEPARATOR.join(ids)
+        if not ids:
             return
         packed, counts = self._packed, self._packed_counts
         packed.append(text)
-        counts.append(len(own))
+        counts.append(len(ids))
         held = sum(counts)
         while held - counts[0] >= self.window:
             held -= counts.pop(0)
