@@ -121,7 +121,10 @@ class EventQueue(queue.Queue[QueueItem]):
                     self.queue.append(piece)
                 self.size += len(piece)
                 self.unfinished_tasks += 1
-                self.not_empty.notify()
+                # Only an empty queue has takers waiting (a Condition's notify() costs a tenth
+                # of a wake even with nobody to wake).
+                if tail is None:
+                    self.not_empty.notify()
 
     def take(self, timeout: Optional[float]) -> Optional[QueueItem]:
         """The next item; None once ``timeout`` seconds (``None``: no end) pass. It waits in
@@ -137,8 +140,10 @@ class EventQueue(queue.Queue[QueueItem]):
                         if piece <= 0:
                             return None
                     self.not_empty.wait(piece)
+            was_full = 0 < self.maxsize <= self.size  # only then can a producer wait for room
             item = self._get()
-            self.not_full.notify()
+            if was_full:
+                self.not_full.notify()
             return item
 
     def abandon(self) -> None:

@@ -50,6 +50,67 @@ def test_a_waiting_producer_stops_at_close() -> None:
     assert not producer.is_alive()
 
 
+def watched(waiting: EventQueue) -> tuple[list[str], dict[str, threading.Event]]:
+    """The names of ``waiting``'s conditions as they are notified, and an Event per
+    condition that is set when somebody waits on it."""
+    notified: list[str] = []
+    entered = {"not_empty": threading.Event(), "not_full": threading.Event()}
+    for name, started in entered.items():
+        condition = getattr(waiting, name)
+
+        def notify(n: int = 1, real: Any = condition.notify, name: str = name) -> None:
+            notified.append(name)
+            real(n)
+
+        def wait(timeout: Any = None, real: Any = condition.wait, started: Any = started) -> Any:
+            started.set()
+            return real(timeout)
+
+        condition.notify, condition.wait = notify, wait
+    return notified, entered
+
+
+def test_nobody_is_notified_where_nobody_can_wait() -> None:
+    waiting = EventQueue(3)
+    notified, _ = watched(waiting)
+    waiting.put_events(batch(1), Latch())
+    waiting.put_events(batch(1, start=1), Latch())  # not empty: no taker waits
+    assert waiting.take(WAIT) == batch(2)  # not full: no producer waits
+    assert notified == ["not_empty"]
+
+
+def test_take_and_put_events_notify_when_the_other_side_can_wait() -> None:
+    # Only a full queue has a producer waiting for room, and only an empty one takers.
+    waiting = EventQueue(1)
+    notified, entered = watched(waiting)
+    waiting.put_events(batch(1), Latch())
+    assert notified == ["not_empty"]  # the queue was empty
+    assert waiting.take(WAIT) == batch(1)
+    assert notified == ["not_empty", "not_full"]  # and full
+    notified.clear()
+    # A producer waiting for room is woken by take(), not left to its next check.
+    waiting.put_events(batch(1, start=1), Latch())
+    producer = threading.Thread(target=waiting.put_events, args=(batch(1, start=2), Latch()))
+    producer.start()
+    assert entered["not_full"].wait(WAIT)
+    assert waiting.take(WAIT) == batch(1, start=1)
+    producer.join(WAIT)
+    assert notified == ["not_empty", "not_full", "not_empty"]
+    assert waiting.take(WAIT) == batch(1, start=2)  # empty again
+    # A waiting take() is woken by put_events(); so is queue.Queue's own get().
+    for number, take in enumerate((waiting.take, waiting.get), start=3):
+        taken: list[Any] = []
+        entered["not_empty"].clear()
+        notified.clear()
+        consumer = threading.Thread(target=lambda take=take, taken=taken: taken.append(take(WAIT)))
+        consumer.start()
+        assert entered["not_empty"].wait(WAIT)
+        waiting.put_events(batch(1, start=number), Latch())
+        consumer.join(WAIT)
+        assert taken == [batch(1, start=number)]
+        assert notified[0] == "not_empty"
+
+
 def test_the_end_marker_never_waits_for_room() -> None:
     waiting = EventQueue(2)
     waiting.put_events(batch(2), Latch())
