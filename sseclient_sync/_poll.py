@@ -55,9 +55,9 @@ def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -
         raise ProtocolError(f"{where} needs a string 'event'", url=url)
     if event_id is not None and not isinstance(event_id, str):
         raise ProtocolError(f"{where} needs a string 'id'", url=url)
-    if event_id is not None and ("\n" in event_id or "\r" in event_id or "\0" in event_id):
+    if event_id is not None and ("\n" in event_id or "\r" in event_id):
         # No stream can send such an id, nor can a Last-Event-ID header carry it.
-        raise ProtocolError(f"{where} has an 'id' with a line break or NUL: {event_id!r}", url=url)
+        raise ProtocolError(f"{where} has an 'id' with a line break: {event_id!r}", url=url)
     if not isinstance(data, str):  # a structured payload travels as its JSON text, as on a stream
         try:
             data = json.dumps(data)

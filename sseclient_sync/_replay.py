@@ -55,6 +55,8 @@ class ReplayFilter:
     )
 
     def __init__(self, window: int = DEDUP_WINDOW) -> None:
+        if window < 1:
+            raise ValueError(f"the dedup window must hold at least one id, got {window}")
         self.window = window
         # The hashes of the ids earlier streams delivered, oldest first (the values unused).
         self._earlier: dict[int, None] = {}
@@ -71,13 +73,16 @@ class ReplayFilter:
 
     def begin_stream(self) -> None:
         """A new stream begins: what came before it may be replayed in it."""
+        earlier = self._earlier
         latest = dict.fromkeys(map(hash, self._latest_ids()))  # each once, oldest first
-        if latest:
+        # An id remembered already keeps its place: the window is the latest ids delivered
+        # first, which is what a server replays from.
+        new = [value for value in latest if value not in earlier]
+        if new:
             # Made afresh rather than updated: a dict that lost keys keeps their room.
-            room = self.window - len(latest)
-            kept = [value for value in self._earlier if value not in latest] if room else []
-            del kept[: max(0, len(kept) - room)]
-            self._earlier = dict.fromkeys([*kept, *latest])
+            room = self.window - len(new)
+            kept = list(earlier)[max(0, len(earlier) - room) :] if room else []
+            self._earlier = dict.fromkeys([*kept, *new])
         self._current, self._packed, self._packed_counts = [], [], []
         self._previous_id = _NO_EVENT_YET
 
@@ -86,13 +91,11 @@ class ReplayFilter:
         self._pack()
         if not self._packed:
             return []
-        ids = ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)
-        return list(filter(None, ids))[-self.window :]
+        return ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)[-self.window :]
 
     def _pack(self) -> None:
-        """Pack the ids kept as strings of their own; forget packs the window no longer
-        needs. An empty id takes a place in the count (it is dropped when the window is made
-        again): counting them out would cost a pass over every id."""
+        """Pack the ids kept as strings of their own (an empty id is no identity: it only
+        resets the last event ID); forget packs the window no longer needs."""
         own = self._current
         self._current = []
         ids = cast("list[str]", own)  # the usual stream: every event with its own id
@@ -101,6 +104,10 @@ class ReplayFilter:
         except TypeError:  # events without one (None) among them
             ids = [value for value in own if value]
             text = ID_SEPARATOR.join(ids)
+        else:
+            if "" in ids:
+                ids = [value for value in ids if value]
+                text = ID_SEPARATOR.join(ids)
         if not ids:
             return
         packed, counts = self._packed, self._packed_counts
@@ -133,8 +140,8 @@ class ReplayFilter:
         if len(inherited) < len(events) and not earlier.keys().isdisjoint(
             map(hash, filter(None, map(_event_id, events)))
         ):
-            events = self._without_replays(events, inherited)
-        if events:
+            events = self._without_replays(events, inherited)  # sets _previous_id
+        elif events:
             self._previous_id = events[-1].id
         return events
 

@@ -174,7 +174,6 @@ def test_the_wrong_shape_error_shows_the_keys_that_came() -> None:
         {"event": 0, "data": "a"},
         {"id": "1\n2", "data": "a"},
         {"id": "1\r", "data": "a"},
-        {"id": "1\u0000", "data": "a"},
     ],
 )
 def test_a_bad_item_is_a_value_error_naming_the_url_and_the_position(item: Any) -> None:

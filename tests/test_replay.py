@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import pytest
+
 from sseclient_sync import Event
 from sseclient_sync._replay import DEDUP_WINDOW, ReplayFilter
 
@@ -84,16 +86,42 @@ def test_the_latest_window_of_a_long_stream_is_remembered_across_packs() -> None
     assert fed(replays, *map(str, range(895, 1000))) == [f"d{n}" for n in range(895, 900)]
 
 
-def test_a_short_stream_keeps_the_older_ones_of_the_window() -> None:
-    replays = ReplayFilter(window=5)
+def test_an_id_keeps_its_place_in_the_window_when_it_is_replayed() -> None:
+    # The window is the latest ids by first delivery, what a server replays from: "a"
+    # replayed in the second stream does not push out the newer "b".
+    replays = ReplayFilter(window=3)
     replays.begin_stream()
-    fed(replays, "1", "2", "3", "4")
+    fed(replays, "a", "b", "c")
     replays.begin_stream()
-    assert fed(replays, "5", "6", "2") == ["d5", "d6"]  # "2": a replay, and now among the latest
+    assert fed(replays, "a", "d") == ["dd"]
     replays.begin_stream()
-    # The window: the latest five distinct ids ("1" is the oldest, and goes).
-    assert len(replays) == 5
-    assert fed(replays, "1", "3", "4", "5", "6", "2") == ["d1"]
+    assert fed(replays, "b", "c", "d", "e") == ["de"]
+
+
+def test_an_id_restating_a_dropped_replay_is_delivered_however_the_reads_split() -> None:
+    for reads in ([["1", "3", "3"]], [["1", "3"], ["3"]]):
+        replays = ReplayFilter()
+        replays.begin_stream()
+        fed(replays, "3")
+        replays.begin_stream()
+        delivered = [data for read in reads for data in fed(replays, *read)]
+        assert delivered == ["d1", "d3"], reads  # the replay dropped, its restatement kept
+
+
+def test_empty_ids_take_no_place_in_the_window() -> None:
+    for with_an_id_less_event in (False, True):
+        replays = ReplayFilter(window=3)
+        replays.begin_stream()
+        replays.filter(events(*(f"f{n}" for n in range(62)), "a", "b", "c"), [])
+        read = events(*[""] * 65) + ([Event(data="no id")] if with_an_id_less_event else [])
+        replays.filter(read, [])
+        replays.begin_stream()
+        assert fed(replays, "a", "b", "c") == [], with_an_id_less_event
+
+
+def test_a_window_must_hold_an_id() -> None:
+    with pytest.raises(ValueError, match="at least one id"):
+        ReplayFilter(window=0)
 
 
 def test_memory_stays_small_over_many_long_streams() -> None:
@@ -104,9 +132,11 @@ def test_memory_stays_small_over_many_long_streams() -> None:
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
-        most = 0
+        most = beginning = 0
         for stream in range(20):
+            tracemalloc.reset_peak()
             replays.begin_stream()
+            beginning = max(beginning, tracemalloc.get_traced_memory()[1] - start)
             for first in range(0, 3 * DEDUP_WINDOW, 50):
                 read = events(*(f"{stream}-{n}" for n in range(first, first + 50)))
                 replays.filter(read, [])
@@ -119,3 +149,5 @@ def test_memory_stays_small_over_many_long_streams() -> None:
     assert len(replays) == DEDUP_WINDOW
     assert held < 64 * 1024, f"the dedup window holds {held} bytes"
     assert most < 64 * 1024, f"the dedup window held {most} bytes at most"
+    # Making the window afresh takes more for a moment: the ids unpacked, the new dict.
+    assert beginning < 160 * 1024, f"making the window took {beginning} bytes"
