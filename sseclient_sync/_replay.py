@@ -91,23 +91,21 @@ class ReplayFilter:
         self._pack()
         if not self._packed:
             return []
-        return ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)[-self.window :]
+        ids = ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)
+        return list(filter(None, ids))[-self.window :]
 
     def _pack(self) -> None:
-        """Pack the ids kept as strings of their own (an empty id is no identity: it only
-        resets the last event ID); forget packs the window no longer needs."""
-        own = self._current
+        """Pack the ids kept as strings of their own; forget packs the window no longer
+        needs. An empty id (no identity: it only resets the last event ID) is counted as
+        one, and left out when the window is made: leaving it out here would cost a pass
+        over every id."""
+        ids = self._current
         self._current = []
-        ids = cast("list[str]", own)  # the usual stream: every event with its own id
         try:
-            text = ID_SEPARATOR.join(ids)
+            text = ID_SEPARATOR.join(cast("list[str]", ids))  # every event had its own id
         except TypeError:  # events without one (None) among them
-            ids = [value for value in own if value]
-            text = ID_SEPARATOR.join(ids)
-        else:
-            if "" in ids:
-                ids = [value for value in ids if value]
-                text = ID_SEPARATOR.join(ids)
+            ids = [value for value in ids if value is not None]
+            text = ID_SEPARATOR.join(cast("list[str]", ids))
         if not ids:
             return
         packed, counts = self._packed, self._packed_counts
