@@ -393,14 +393,14 @@ class Reader:
                     else:
                         events, inherited = parser.feed(chunk), marks
                 except EventTooLarge as error:
-                    del marks[:]
+                    marks.clear()
                     return self._too_large(error, hand_over)
                 if events:
                     ending = hand_over(events, inherited)
                     if ending is not None:
                         return ending
                     if marks:
-                        del marks[:]
+                        marks.clear()
         finally:
             parser.mark_inherited(None)
 

@@ -13,9 +13,8 @@ never to everything seen. Packing costs a join per ``_PACK`` ids; hashing each i
 came would cost a fifth of the parse, so only the latest window is hashed, once.
 
 The trade-off: a server that replays more than ``window`` events after a reconnect repeats
-the oldest of them. A hash collision could
-drop an event; with 64-bit hashes over a window of a thousand ids that is about one in
-10^16 per event.
+the oldest of them. A hash collision could drop an event; with 64-bit hashes over a window
+of a thousand ids that is about one in 10^16 per event.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ _event_id = operator.attrgetter("id")
 _PACK = 64
 #: Joins the packed ids: no id contains it (a stream's lines end there; poll answers are
 #: checked for it).
-ID_SEPARATOR = "\n"
+_ID_SEPARATOR = "\n"
 
 
 class ReplayFilter:
@@ -91,7 +90,7 @@ class ReplayFilter:
         self._pack()
         if not self._packed:
             return []
-        ids = ID_SEPARATOR.join(self._packed).split(ID_SEPARATOR)
+        ids = _ID_SEPARATOR.join(self._packed).split(_ID_SEPARATOR)
         return list(filter(None, ids))[-self.window :]
 
     def _pack(self) -> None:
@@ -102,10 +101,10 @@ class ReplayFilter:
         ids = self._current
         self._current = []
         try:
-            text = ID_SEPARATOR.join(cast("list[str]", ids))  # every event had its own id
+            text = _ID_SEPARATOR.join(cast("list[str]", ids))  # every event had its own id
         except TypeError:  # events without one (None) among them
             ids = [value for value in ids if value is not None]
-            text = ID_SEPARATOR.join(cast("list[str]", ids))
+            text = _ID_SEPARATOR.join(cast("list[str]", ids))
         if not ids:
             return
         packed, counts = self._packed, self._packed_counts
