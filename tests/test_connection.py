@@ -85,6 +85,7 @@ def test_non_ascii_last_event_id_is_sent_as_its_utf8_bytes(
         ("PUT", {"data": {"a": "1", "b": "2"}, "params": {"x": "y"}}, {"x": ["y"]}, b"a=1&b=2"),
         ("PATCH", {"data": b"raw \x00 bytes"}, {}, b"raw \x00 bytes"),
         ("DELETE", {"params": {"id": "7"}}, {"id": ["7"]}, b""),
+        ("GET", {"params": {"q": "1", "unset": None}}, {"q": ["1"]}, b""),  # None: left out
     ],
 )
 def test_any_method_with_params_headers_json_and_data(

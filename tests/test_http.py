@@ -146,15 +146,29 @@ ENVIRONMENTS = [
 @pytest.mark.parametrize("url", [URL, "http://stream.example.test:8080/events?x=1"])
 @pytest.mark.parametrize(
     "given_proxies",
-    [{}, {"no_proxy": "stream.example.test"}, {"https": "http://explicit.example.test:1"}],
+    [
+        {},
+        {"no_proxy": "stream.example.test"},
+        {"https": "http://explicit.example.test:1"},
+        {"https": None, "http": "http://explicit.example.test:1"},  # None: drop the session's
+    ],
+)
+@pytest.mark.parametrize(
+    "session_proxies", [{}, {"https": "http://session.example.test:2", "all": "socks5://s:3"}]
 )
 def test_the_library_session_settles_settings_as_requests_does(
-    monkeypatch: pytest.MonkeyPatch, url: str, given_proxies: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    given_proxies: dict[str, str],
+    session_proxies: dict[str, str],
 ) -> None:
     # (Session.request always passes a dict of proxies, never None.)
     # One session across every environment, in turn: a cached answer must never outlive
     # the environment it came from.
     ours = new_session()
+    ours.proxies = dict(session_proxies)
+    reference = requests.Session()
+    reference.proxies = dict(session_proxies)
     for environment in ENVIRONMENTS:
         # No public list of the variables the session reads: clear the module's own.
         for name in _ENVIRONMENT_VARIABLES:
@@ -163,7 +177,7 @@ def test_the_library_session_settles_settings_as_requests_does(
             monkeypatch.setenv(name, value)
         for _ in range(2):  # the second time from the cache
             mine, theirs = dict(given_proxies), dict(given_proxies)
-            expected = requests.Session().merge_environment_settings(url, theirs, None, None, None)
+            expected = reference.merge_environment_settings(url, theirs, None, None, None)
             assert ours.merge_environment_settings(url, mine, None, None, None) == expected
             assert mine == theirs  # the caller's proxies get the environment's, as requests does
 
