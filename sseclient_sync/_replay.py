@@ -123,10 +123,16 @@ class ReplayFilter:
         # On the usual streams (every event with its own id, or none) only C loops run per
         # event. The ids are hashed when the next stream begins, and only the latest window
         # of them is kept.
+        if not events or events[-1].id is None:
+            # An id never goes back to None (an event without an id: line carries the last
+            # event ID in force), so none of these has one: nothing to remember or drop.
+            return events
         current = self._current
         if inherited:
             skip = set(inherited)
             current.extend([e.id for index, e in enumerate(events) if index not in skip])
+        elif len(events) == 1:  # a read of one event: what a server flushing each one sends
+            current.append(events[0].id)
         else:
             current.extend(map(_event_id, events))
         if len(current) > _PACK:

@@ -74,13 +74,17 @@ def test_the_window_keeps_the_latest_ids_and_forgets_older_ones() -> None:
 
 def test_the_latest_window_of_a_long_stream_is_remembered_across_packs() -> None:
     # Many reads of a few events each: the ids are packed as they go, and the latest
-    # window of them (events without an id, and empty ids, take no place in it) is what the
-    # next stream meets.
+    # window of them is what the next stream meets. An event before the stream's first id
+    # has none, and one without an id: line after it inherits the last: neither takes a
+    # place in the window.
     replays = ReplayFilter(window=100)
     replays.begin_stream()
     for first in range(0, 1000, 7):
-        read = [*events(*map(str, range(first, min(first + 7, 1000)))), Event(data="no id")]
-        replays.filter(read, [])
+        read = events(*map(str, range(first, min(first + 7, 1000))))
+        if first == 0:
+            read.insert(0, Event(data="no id"))
+        read.append(Event(data="inherits", id=read[-1].id))
+        replays.filter(read, [len(read) - 1])
     replays.begin_stream()
     assert len(replays) == 100
     assert fed(replays, *map(str, range(895, 1000))) == [f"d{n}" for n in range(895, 900)]
@@ -110,19 +114,30 @@ def test_an_id_restating_a_dropped_replay_is_delivered_however_the_reads_split()
 
 def test_empty_ids_are_never_remembered_however_a_read_is_made_up() -> None:
     # An empty id counts as a place in the current stream's window, whether or not an event
-    # without an id shares its read, and is never itself remembered.
+    # without an id (one before the stream's first id) is packed with the ids, and is never
+    # itself remembered.
     outcomes = []
     for with_an_id_less_event in (False, True):
         replays = ReplayFilter(window=4)
         replays.begin_stream()
-        replays.filter(events(*(f"f{n}" for n in range(62)), "a", "b", "c"), [])
-        read = events("", "d", "", "")
+        first = events(*(f"f{n}" for n in range(62)), "a", "b", "c")
         if with_an_id_less_event:
-            read.append(Event(data="no id"))
-        replays.filter(read, [])
+            first.insert(0, Event(data="no id"))
+        replays.filter(first, [])
+        replays.filter(events("", "d", "", ""), [])
         replays.begin_stream()
         outcomes.append((len(replays), fed(replays, "", "a", "b", "c", "d")))
     assert outcomes[0] == outcomes[1] == (1, ["d", "da", "db", "dc"])  # "d" alone is kept
+
+
+def test_a_stream_without_ids_is_handed_back_as_it_is() -> None:
+    # Its events have no identity: nothing is remembered, nothing dropped, nothing copied.
+    replays = ReplayFilter()
+    for _ in range(2):
+        replays.begin_stream()
+        for read in ([Event(data="a")], [Event(data="b"), Event(data="c")]):
+            assert replays.filter(read, []) is read
+    assert len(replays) == 0
 
 
 def test_a_window_must_hold_an_id() -> None:
