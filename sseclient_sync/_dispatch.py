@@ -104,7 +104,8 @@ class EventQueue(queue.Queue[QueueItem]):
         (back-pressure) but never past ``stop``. While the consumer lags they join the batch
         still waiting at the tail: one hand-off instead of one per read."""
         start, total = 0, len(events)
-        with self.not_full:
+        # The conditions share this lock: taking it directly saves their __enter__/__exit__.
+        with self.mutex:
             while start < total:
                 room = self.maxsize - self.size
                 if room <= 0:
@@ -130,10 +131,11 @@ class EventQueue(queue.Queue[QueueItem]):
         """The next item; None once ``timeout`` seconds (``None``: no end) pass. It waits in
         slices of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()``
         (how Jupyter and Windows deliver Ctrl-C) until something arrives."""
-        with self.not_empty:
-            if not self.queue:  # else at once, without reading the clock
+        waiting = self.queue
+        with self.mutex:
+            if not waiting:  # else at once, without reading the clock
                 deadline = None if timeout is None else time.monotonic() + timeout
-                while not self.queue:
+                while not waiting:
                     piece = _WAIT_SLICE
                     if deadline is not None:
                         piece = min(piece, deadline - time.monotonic())
@@ -141,7 +143,8 @@ class EventQueue(queue.Queue[QueueItem]):
                             return None
                     self.not_empty.wait(piece)
             was_full = 0 < self.maxsize <= self.size  # only then can a producer wait for room
-            item = self._get()
+            item = waiting.popleft()  # _get(), inline: this is iteration's every hand-off
+            self.size -= len(item) if isinstance(item, list) else 1
             if was_full:
                 self.not_full.notify()
             return item
