@@ -446,11 +446,11 @@ class Reader:
     def hand_over(self, events: list[Event], inherited: list[int]) -> Optional[Ending]:
         """Drop replays, stop at ``fail`` or ``done``, count, and deliver. Returns how the
         stream ends when ``fail`` or ``done`` matched."""
-        if self.options.dedup:
-            events = self.replays.filter(events, inherited)
         ending: Optional[Ending] = None
         if self.watches_for_ends:
-            events, ending = self._until_the_end_marker(events)
+            events, ending = self._until_the_end_marker(events, inherited)
+        elif self.options.dedup:
+            events = self.replays.filter(events, inherited)
         life = self.life
         if not events or life.stop._is_set:
             return ending
@@ -461,19 +461,36 @@ class Reader:
         self.dispatcher.deliver(events)
         return ending
 
-    def _until_the_end_marker(self, events: list[Event]) -> tuple[list[Event], Optional[Ending]]:
+    def _until_the_end_marker(
+        self, events: list[Event], inherited: list[int]
+    ) -> tuple[list[Event], Optional[Ending]]:
+        """The events that are not replays, up to the first that ``fail`` or ``done``
+        matches, and how that ends the stream. The stream ends at that event: the events
+        after it in this read were never delivered, so neither the dedup window nor the last
+        event ID (the resume point) may count them."""
+        dedup = self.options.dedup
+        kept = self.replays.without_replays(events, inherited) if dedup else events
         call, done, fail = self.dispatcher.call_user, self.options.done, self.options.fail
-        for index, event in enumerate(events):
+        for index, event in enumerate(kept):
+            ending: Optional[Ending] = None
             if fail is not None and call(fail, event):
-                return events[:index], ServerEventError(
+                ending = ServerEventError(
                     f"{self.url} reported an error in the stream: event {event.event!r}, "
                     f"data {event.data[:200]!r}",
                     url=self.url,
                     event=event,
                 )
-            if done is not None and call(done, event):
-                return events[:index], Ended.DONE
-        return events, None
+            elif done is not None and call(done, event):
+                ending = Ended.DONE
+            if ending is not None:
+                seen = next(i for i, each in enumerate(events) if each is event) + 1
+                if dedup:
+                    self.replays.remember(events[:seen], [i for i in inherited if i < seen])
+                self.parser.last_event_id = event.id
+                return kept[:index], ending
+        if dedup:
+            self.replays.remember(events, inherited)
+        return kept, None
 
     def interrupt(self) -> None:
         """From any thread: cut the current request or read short."""

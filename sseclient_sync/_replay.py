@@ -116,17 +116,24 @@ class ReplayFilter:
             del packed[0]
 
     def filter(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
-        """The events that are not replays, in order; ``inherited`` are the positions of the
-        events whose block had no ``id:`` line (an inherited id is no identity). An empty id
-        only resets the last event ID; an id that restates the id of the event just before it
-        (a relay writing every event's id) is no replay either."""
+        """The events that are not replays, in order, remembered as delivered: what
+        :meth:`remember` and :meth:`without_replays` do, in one call. ``inherited`` are the
+        positions of the events whose block had no ``id:`` line (an inherited id is no
+        identity). An empty id only resets the last event ID; an id that restates the id of
+        the event just before it (a relay writing every event's id) is no replay either."""
+        self.remember(events, inherited)
+        return self.without_replays(events, inherited)
+
+    def remember(self, events: Sequence[Event], inherited: Sequence[int]) -> None:
+        """Count ``events`` as delivered by the current stream: an earlier stream's, once
+        the next one begins."""
         # On the usual streams (every event with its own id, or none) only C loops run per
         # event. The ids are hashed when the next stream begins, and only the latest window
         # of them is kept.
         if not events or events[-1].id is None:
             # An id never goes back to None (an event without an id: line carries the last
-            # event ID in force), so none of these has one: nothing to remember or drop.
-            return events
+            # event ID in force), so none of these has one.
+            return
         current = self._current
         if inherited:
             skip = set(inherited)
@@ -137,18 +144,21 @@ class ReplayFilter:
             current.extend(map(_event_id, events))
         if len(current) > _PACK:
             self._pack()
+
+    def without_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
+        """The events that are not replays of an earlier stream's, in order (``events``
+        itself when there are none); remembers nothing."""
         earlier = self._earlier
-        if not earlier:
+        if not earlier or not events or events[-1].id is None:
             return events  # nothing to replay (nor is _previous_id read in this stream)
         if len(inherited) < len(events) and not earlier.keys().isdisjoint(
             map(hash, filter(None, map(_event_id, events)))
         ):
-            events = self._without_replays(events, inherited)  # sets _previous_id
-        elif events:
-            self._previous_id = events[-1].id
+            return self._drop_replays(events, inherited)  # sets _previous_id
+        self._previous_id = events[-1].id
         return events
 
-    def _without_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
+    def _drop_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
         earlier = self._earlier
         previous = self._previous_id
         skip = set(inherited)

@@ -113,6 +113,41 @@ def test_fail_is_resumed_like_a_drop_when_should_retry_accepts_it(
     assert server.requests[1].headers["last-event-id"] == "1"
 
 
+@pytest.mark.parametrize("one_read", [False, True], ids=["reads apart", "one read"])
+def test_after_a_retried_fail_the_events_behind_it_are_resumed_however_the_reads_split(
+    server: SSEServer, manager: ConnectionManager, one_read: bool
+) -> None:
+    # The stream ends at the error event: "c" behind it in the same read was never
+    # delivered, so it is neither the resume point nor a replay when the server sends it again.
+    head = sse(Event(data="a", id="1"), Event(event="error", data=OVERLOADED, id="2"))
+    behind = sse(Event(data="c", id="3"))
+    server.route(
+        "/s",
+        [
+            Reply(body=[head + behind] if one_read else [head, Pause(0.3), behind]),
+            Reply(body=sse(Event(data="c", id="3"), Event(data="d", id="4"))),
+            Reply(status=204),
+        ],
+    )
+    retry = Retry(max_attempts=3, delay=0.001, jitter=0, should_retry=lambda e: True)
+    with manager.create(server.url_for("/s"), fail=is_error, retry=retry) as conn:
+        assert datas(conn) == ["a", "c", "d"]
+    assert server.requests[1].headers["last-event-id"] == "2"  # the error event's own id
+
+
+@pytest.mark.parametrize("one_read", [False, True], ids=["reads apart", "one read"])
+def test_the_done_marker_is_the_last_event_id_however_the_reads_split(
+    server: SSEServer, manager: ConnectionManager, one_read: bool
+) -> None:
+    head = sse(Event(data="a", id="1"), Event(data="[DONE]", id="2"))
+    behind = sse(Event(data="next answer", id="3"))
+    server.route("/s", Reply(body=[head + behind] if one_read else [head, Pause(0.3), behind]))
+    with manager.create(server.url_for("/s"), done=lambda e: e.data == "[DONE]") as conn:
+        assert datas(conn) == ["a"]
+        assert conn.status is Status.COMPLETED
+        assert conn.last_event_id == "2"
+
+
 def test_fail_of_a_post_without_ids_is_final_even_when_should_retry_accepts_it(
     server: SSEServer, manager: ConnectionManager
 ) -> None:
