@@ -1,7 +1,7 @@
 """The next request, a pure function of the options, the ``resume`` overrides and the last
 event ID. A stream request carries ``Accept: text/event-stream`` and ``Cache-Control:
-no-cache`` (as EventSource does) and ``Last-Event-ID``; the caller's headers override the
-first two, and the ``resume`` hook's override the caller's.
+no-cache`` (as EventSource does) and ``Last-Event-ID``; the caller's headers override them,
+and the ``resume`` hook's override the caller's, whatever the case of their names.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ def stream_request(
     """The request for the next stream. ``overrides`` is what the last ``resume`` call
     returned: ``params`` and ``headers`` merge, ``json`` or ``data`` replace the body, ``url``
     (relative to the connection's URL) replaces the URL."""
-    headers: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-    headers.update(options.headers or {})
-    headers.update(overrides.get("headers") or {})
+    automatic: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    if last_event_id:
+        automatic["Last-Event-ID"] = header_value(last_event_id)
+    headers = _merged(automatic, options.headers, overrides.get("headers"))
     params = {**(options.params or {}), **(overrides.get("params") or {})} or None
     body_json, body_data = options.json, options.data
     if "json" in overrides:
@@ -40,8 +41,6 @@ def stream_request(
         body_json, body_data = None, overrides["data"]
     if overrides.get("url"):
         url = urljoin(url, overrides["url"])
-    if last_event_id:
-        headers["Last-Event-ID"] = header_value(last_event_id)
     return _with_credentials(
         options, method, url, headers, params=params, json=body_json, data=body_data
     )
@@ -49,10 +48,8 @@ def stream_request(
 
 def poll_request(options: Options, url: str, last_event_id: Optional[str]) -> Request:
     """The request of the polling fallback: a GET for JSON, with ``Last-Event-ID``."""
-    headers: dict[str, Any] = dict(options.headers or {})
-    headers["Accept"] = "application/json"
-    if last_event_id:
-        headers["Last-Event-ID"] = header_value(last_event_id)
+    automatic = {"Last-Event-ID": header_value(last_event_id)} if last_event_id else {}
+    headers = _merged(automatic, options.headers, {"Accept": "application/json"})
     return _with_credentials(options, "GET", url, headers)
 
 
@@ -94,8 +91,19 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
 
 def header_value(text: str) -> Union[str, bytes]:
     """A header value as the spec sends it: the UTF-8 bytes (http.client would encode a str
-    as Latin-1)."""
+    as Latin-1), without leading or trailing spaces and tabs, which fetch() strips from every
+    value (``id:  7`` is the id " 7": a browser resumes from "7") and requests refuses."""
+    text = text.strip(" \t")
     return text if text.isascii() else text.encode("utf-8")
+
+
+def _merged(*layers: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """The headers of ``layers``, each overriding the ones before it, names in any case."""
+    merged: dict[str, tuple[str, Any]] = {}
+    for layer in layers:
+        for name, value in (layer or {}).items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
 
 
 def _with_credentials(

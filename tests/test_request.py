@@ -45,6 +45,50 @@ def test_last_event_id_is_sent_as_utf8_bytes_when_not_ascii() -> None:
     assert "Last-Event-ID" not in request(last_id="").headers
 
 
+def test_the_callers_and_the_resume_hooks_last_event_id_override_the_automatic_one() -> None:
+    # API.md: "the caller's headers override them", whatever the case of their names.
+    assert request(last_id="41", headers={"last-event-id": "mine"}).headers == {
+        "Accept": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "last-event-id": "mine",
+    }
+    hook = {"headers": {"Last-Event-Id": "offset-7", "ACCEPT": "text/plain"}}
+    sent = request(hook, last_id="41", headers={"Last-Event-ID": "mine"})
+    assert sent.headers == {
+        "ACCEPT": "text/plain",
+        "Cache-Control": "no-cache",
+        "Last-Event-Id": "offset-7",
+    }
+    polled = poll_request(build_options(URL, {"headers": {"last-event-id": "p"}}), URL, "9")
+    assert polled.headers == {"last-event-id": "p", "Accept": "application/json"}
+
+
+def test_an_id_with_spaces_or_tabs_around_it_is_sent_without_them() -> None:
+    # The spec keeps "id:  7" as " 7"; fetch() strips the header value, and requests refuses
+    # a value that starts with whitespace.
+    assert request(last_id=" 7").headers["Last-Event-ID"] == "7"
+    assert request(last_id="\t7 \t").headers["Last-Event-ID"] == "7"
+    assert request(last_id=" é").headers["Last-Event-ID"] == "é".encode()
+    assert request(last_id="  ").headers["Last-Event-ID"] == ""
+    assert poll_request(build_options(URL, {}), URL, " 9").headers["Last-Event-ID"] == "9"
+
+
+def test_a_stream_whose_id_starts_with_a_space_resumes_from_it(server: SSEServer) -> None:
+    server.route(
+        "/s",
+        [
+            Reply(body=[b"id:  7\ndata: a\n\n", Drop()]),
+            Reply(body=sse(Event(data="b", id="8"))),
+            Reply(status=204),
+        ],
+    )
+    with ConnectionManager(retry=Retry(max_attempts=3, delay=0.001, jitter=0)) as manager:
+        conn = manager.create(server.url_for("/s"))
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b"]
+        assert conn.status is Status.COMPLETED
+    assert server.requests[1].headers["last-event-id"] == "7"
+
+
 def test_resume_overrides_merge_params_and_headers_and_replace_the_body() -> None:
     sent = request(
         {"params": {"offset": 7}, "headers": {"Authorization": "Bearer new"}, "data": "x"},
