@@ -485,11 +485,12 @@ class Reader:
             if ending is not None:
                 seen = next(i for i, each in enumerate(events) if each is event) + 1
                 if dedup:
-                    self.replays.remember(events[:seen], [i for i in inherited if i < seen])
+                    marks = [i for i in inherited if i < seen]
+                    self.replays.filter(events[:seen], marks, drop=False)
                 self.parser.last_event_id = event.id
                 return kept[:index], ending
         if dedup:
-            self.replays.remember(events, inherited)
+            self.replays.filter(events, inherited, drop=False)
         return kept, None
 
     def interrupt(self) -> None:

@@ -115,25 +115,22 @@ class ReplayFilter:
             held -= counts.pop(0)
             del packed[0]
 
-    def filter(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
-        """The events that are not replays, in order, remembered as delivered: what
-        :meth:`remember` and :meth:`without_replays` do, in one call. ``inherited`` are the
-        positions of the events whose block had no ``id:`` line (an inherited id is no
-        identity). An empty id only resets the last event ID; an id that restates the id of
-        the event just before it (a relay writing every event's id) is no replay either."""
-        self.remember(events, inherited)
-        return self.without_replays(events, inherited)
-
-    def remember(self, events: Sequence[Event], inherited: Sequence[int]) -> None:
-        """Count ``events`` as delivered by the current stream: an earlier stream's, once
-        the next one begins."""
+    def filter(
+        self, events: list[Event], inherited: Sequence[int], *, drop: bool = True
+    ) -> list[Event]:
+        """The events that are not replays, in order, remembered as delivered by the current
+        stream (an earlier stream's, once the next begins); with ``drop=False`` all of them,
+        only remembered. ``inherited`` are the positions of the events whose block had no
+        ``id:`` line (an inherited id is no identity). An empty id only resets the last event
+        ID; an id that restates the id of the event just before it (a relay writing every
+        event's id) is no replay either."""
         # On the usual streams (every event with its own id, or none) only C loops run per
         # event. The ids are hashed when the next stream begins, and only the latest window
-        # of them is kept.
+        # of them is kept. One call per read: this is every read's path.
         if not events or events[-1].id is None:
             # An id never goes back to None (an event without an id: line carries the last
-            # event ID in force), so none of these has one.
-            return
+            # event ID in force), so none of these has one: nothing to remember or drop.
+            return events
         current = self._current
         if inherited:
             skip = set(inherited)
@@ -144,6 +141,7 @@ class ReplayFilter:
             current.extend(map(_event_id, events))
         if len(current) > _PACK:
             self._pack()
+        return self.without_replays(events, inherited) if drop and self._earlier else events
 
     def without_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
         """The events that are not replays of an earlier stream's, in order (``events``

@@ -141,13 +141,13 @@ def test_a_stream_without_ids_is_handed_back_as_it_is() -> None:
 
 
 def test_dropping_replays_remembers_nothing_and_remembering_drops_nothing() -> None:
-    # The two halves of filter(), for a reader that cuts a read short after dropping replays.
+    # without_replays() and filter(drop=False): for a reader that cuts a read short at a marker.
     replays = ReplayFilter()
     replays.begin_stream()
     fed(replays, "1")
     replays.begin_stream()
     assert datas(replays.without_replays(events("1", "2"), [])) == ["d2"]
-    replays.remember(events("3"), [])
+    replays.filter(events("3"), [], drop=False)
     replays.begin_stream()
     assert len(replays) == 2  # "1", and "3"; "2" was never remembered
     assert fed(replays, "1", "2", "3") == ["d2"]
