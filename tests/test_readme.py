@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import re
+import textwrap
 from pathlib import Path
 
+import pytest
+
+import sseclient_sync as sse
 from sseclient_sync._options import Options
+from sseclient_sync.testing import Pause, Reply, Silence, SSEServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text(encoding="utf-8")
@@ -45,3 +52,30 @@ def test_the_package_version_is_the_one_setup_cfg_declares() -> None:
 
     setup_cfg = (ROOT / "setup.cfg").read_text(encoding="utf-8")
     assert f"\nversion = {__version__}\n" in setup_cfg
+
+
+def readme_snippet(title: str) -> str:
+    """The code block that follows the README line starting with ``title``."""
+    after = README.split(f"\n{title}", 1)[1].split("::\n\n", 1)[1]
+    block = re.match(r"((?:    .*\n|\n)+)", after)
+    assert block, f"no code block after {title!r}"
+    return textwrap.dedent(block.group(1))
+
+
+@pytest.mark.parametrize(
+    ("last", "printed"),
+    [
+        (sse.Event(event="task_complete", data="{}"), "progress 10\n"),
+        (sse.Event(event="task_failed", data="disk full"), "progress 10\nfailed: disk full\n"),
+    ],
+)
+def test_the_task_monitoring_snippet_runs_as_written(
+    server: SSEServer, last: sse.Event, printed: str
+) -> None:
+    progress = sse.Event(event="task_progress", data='{"percent": 10}')
+    server.route("/task", Reply(body=[progress.encode(), Pause(0.1), last.encode(), Silence()]))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(readme_snippet("Task monitoring"), {"sse": sse, "url": server.url_for("/task")})
+    assert out.getvalue() == printed
+    sse.close_all_sse_connections()
