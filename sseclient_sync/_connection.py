@@ -19,7 +19,7 @@ from ._http import RequestsTransport
 from ._models import Event, Stats, Status
 from ._options import DEFAULT_RUNTIME, Options, Runtime, normalise_method
 from ._parser import SSEParser
-from ._reader import Lifecycle, Reader, Supervisor
+from ._reader import Lifecycle, Reader, Supervisor, in_a_reader_thread
 from ._transport import Transport
 
 __all__ = ["Connection"]
@@ -152,7 +152,9 @@ class Connection:
 
     def close(self) -> None:
         """Stop the stream and the reader thread. Safe from any thread, from inside a callback,
-        and twice (the second call does nothing). Events not yet iterated are discarded."""
+        and twice (the second call does nothing). Events not yet iterated are discarded. From
+        a callback it does not wait for the reader thread, which ends once its callback
+        returns."""
         life, reader = self._life, self._reader
         current = threading.current_thread()
         with life.lock:
@@ -171,7 +173,9 @@ class Connection:
         reader.wake.set()
         reader.interrupt()
         self._dispatcher.discard()
-        if thread is not None and thread is not current:
+        # From another connection's callback, no join: two readers closing each other's
+        # connections at once (close_all() in both) would each wait for the other.
+        if thread is not None and thread is not current and not in_a_reader_thread():
             self._join_interrupting(thread)
             if thread.is_alive():
                 log.warning(

@@ -26,9 +26,16 @@ from ._replay import ReplayFilter
 from ._request import check_overrides, poll_request, stream_request
 from ._transport import Stream, Transport
 
-__all__ = ["Lifecycle", "Reader", "Supervisor"]
+__all__ = ["Lifecycle", "Reader", "Supervisor", "in_a_reader_thread"]
 
 log = logging.getLogger(__name__)
+
+_this_thread = threading.local()  # .reading: this thread is a connection's reader
+
+
+def in_a_reader_thread() -> bool:
+    """True in a connection's reader thread (in a callback, when user code asks)."""
+    return getattr(_this_thread, "reading", False)
 
 
 class Supervisor(Protocol):
@@ -209,6 +216,7 @@ class Reader:
 
     def run(self, initial_failure: Optional[SSEError]) -> None:
         life = self.life
+        _this_thread.reading = True
         try:
             if life.status is Status.POLLING and initial_failure is not None:
                 self._resume_polling(initial_failure)

@@ -145,6 +145,36 @@ def test_close_from_inside_on_message(server: SSEServer, manager: ConnectionMana
     check_closed(conn, errors, baseline)
 
 
+def test_two_callbacks_closing_every_connection_at_once_do_not_wait_for_each_other(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    # Each close_all() closes the other's connection, whose reader is in that very callback:
+    # joining it would wait (CLOSE_JOIN_TIMEOUT, 2 s) for a reader that waits for us.
+    server.route("/s", Reply(body=[sse(Event(data="x")), Silence()]))
+    baseline = threading.active_count()
+    both_in = threading.Barrier(2, timeout=WAIT)
+    took: dict[int, float] = {}
+
+    def on_message(index: int, event: Event) -> None:
+        both_in.wait()
+        started = time.monotonic()
+        manager.close_all()
+        took[index] = time.monotonic() - started
+
+    conns = [
+        manager.create(
+            server.url_for("/s"), wait_open=False, on_message=functools.partial(on_message, index)
+        )
+        for index in range(2)
+    ]
+    for conn in conns:
+        assert conn.wait(WAIT) is Status.CLOSED
+    wait_until(lambda: len(took) == 2, "both close_all() calls to return")
+    assert max(took.values()) < 1.0, took
+    for conn in conns:
+        check_closed(conn, [], baseline)
+
+
 def test_close_from_inside_on_open(server: SSEServer, manager: ConnectionManager) -> None:
     server.route("/s", Reply(body=[sse(Event(data="never")), Silence()]))
     baseline = threading.active_count()
