@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from operator import length_hint
 from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
 from ._models import Event
@@ -170,13 +171,12 @@ class Dispatcher:
     """
 
     __slots__ = (
-        "_current",
-        "_current_batch",
         "_direct",
         "_end",
         "_flushing",
         "_iterators",
         "_lock",
+        "_open",
         "_options",
         "_parked",
         "_queue",
@@ -195,9 +195,10 @@ class Dispatcher:
         # Made when first needed: a connection read by callbacks alone never needs one.
         self._queue: Optional[EventQueue] = None
         self._end: Optional[QueueEnd] = None
-        # The batch iteration is in, and the iterator over it (shared by every loop).
-        self._current_batch: list[Event] = []
-        self._current: Optional[Iterator[Event]] = None
+        # The batches handed to loops over events() and the iterators over them, until a
+        # loop finds one finished: a loop that broke off leaves the rest of its batch here,
+        # where the next loop (or a first subscriber) takes it up, in order.
+        self._open: list[tuple[list[Event], Iterator[Event]]] = []
         self._iterators = 0  # loops over events() under way
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
@@ -314,7 +315,8 @@ class Dispatcher:
 
     def _claim_and_flush_backlog(self) -> None:
         with self._lock:
-            if self._flushing or self._queue is None or self._queue.empty():
+            queued = self._queue is not None and not self._queue.empty()
+            if self._flushing or not (queued or self._unfinished()):
                 return
             self._flushing = True
         self._flush_backlog()
@@ -343,6 +345,9 @@ class Dispatcher:
             self._the_queue().put_end(end)
 
     def _next_backlog_item(self) -> Optional[QueueItem]:
+        unfinished = self._unfinished() if self._open else None
+        if unfinished is not None:
+            return list(unfinished)  # what a loop left of its batch comes first
         if self._queue is not None:
             try:
                 return self._queue.get_nowait()
@@ -370,7 +375,8 @@ class Dispatcher:
                 waiting.get_nowait()
         except queue.Empty:
             pass
-        self._current_batch.clear()  # ends the iterator over it, in whichever thread
+        for batch, _ in list(self._open):
+            batch.clear()  # ends the iterators over it, in whichever thread
         end = self._end
         if end is not None and waiting is not None:
             waiting.put_end(end)
@@ -396,13 +402,15 @@ class Dispatcher:
             self._iterators += 1
             self._choose_direct()
         try:
-            current = self._current
-            if current is not None:
-                yield current  # the rest of the batch an earlier loop stopped in
             waiting = self._the_queue()
             waiting.abandoned = False
             while True:
-                self._current, self._current_batch = None, []  # let the finished batch go
+                unfinished = self._unfinished() if self._open else None
+                if unfinished is not None:
+                    # The rest of a batch another loop broke off in (or is still in: shared,
+                    # each event still goes to one loop).
+                    yield unfinished
+                    continue
                 item = waiting.take(timeout)
                 if item is None:
                     raise TimeoutError(
@@ -413,14 +421,20 @@ class Dispatcher:
                     if item.error is not None:
                         raise item.error
                     return
-                self._current_batch = item  # before the check: discard() empties it from now on
+                entry = (item, iter(item))
+                self._open.append(entry)  # before the check: discard() empties it from now on
                 if self._stop.is_set():
                     # close() began and may have drained the queue before this batch reached it:
                     # handing it out would skip the discarded events and carry on after them.
                     item.clear()
                     continue
-                self._current = current = iter(item)
-                yield current
+                yield entry[1]
+                # Finished (the loop asks for more only then): forget it, unless another loop
+                # that found it finished already did.
+                try:
+                    self._open.remove(entry)
+                except ValueError:
+                    pass
         finally:
             # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
             # must never stall the reader, so the queue is fed no longer (unless another loop
@@ -431,6 +445,18 @@ class Dispatcher:
                 callbacks = self._subscribers or self._options.on_message
                 if not self._iterators and callbacks and self._queue is not None:
                     self._queue.abandon()
+
+    def _unfinished(self) -> Optional[Iterator[Event]]:
+        """An iterator over a handed-out batch with events left, oldest first; the finished
+        ones are forgotten on the way."""
+        for entry in list(self._open):
+            if length_hint(entry[1]):
+                return entry[1]
+            try:
+                self._open.remove(entry)
+            except ValueError:  # another loop forgot it first
+                pass
+        return None
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""

@@ -242,6 +242,56 @@ def test_a_loop_that_breaks_off_never_stalls_on_message() -> None:
     assert sink.queued() <= 2  # nothing more is queued for nobody
 
 
+def loop(sink: Dispatcher) -> Any:
+    return sink.events(timeout=WAIT, describe=lambda: "test")
+
+
+def test_two_loops_at_once_get_every_event_once_in_order_when_one_breaks_off() -> None:
+    sink = dispatcher()
+    sink.deliver(batch(3))
+    a = loop(sink)
+    got_a = [next(a).data for _ in range(3)]  # a's batch, all of it
+    b = loop(sink)
+    sink.deliver(batch(3, start=3))
+    got_b = [next(b).data]  # b's own batch: "3", with "4" and "5" left in it
+    sink.deliver(batch(3, start=6))
+    got_a.append(next(a).data)
+    del b  # b breaks off: what is left of its batch is not lost
+    sink.end(None)
+    got_a += [event.data for event in a]
+    assert sorted(got_a + got_b, key=int) == [str(n) for n in range(9)]
+    assert got_a == sorted(got_a, key=int) and got_b == ["3"]
+
+
+def test_close_ends_every_loop_in_the_middle_of_its_batch() -> None:
+    stop = Latch()
+    sink = dispatcher(stop)
+    sink.deliver(batch(3))
+    a = loop(sink)
+    assert [next(a).data for _ in range(3)] == ["0", "1", "2"]
+    b = loop(sink)
+    sink.deliver(batch(3, start=3))
+    assert next(b).data == "3"
+    sink.deliver(batch(3, start=6))
+    next(a)  # each loop is now in the middle of a batch
+    stop.set()
+    sink.discard()
+    sink.end(None)
+    assert list(a) == [] and list(b) == []
+
+
+def test_a_first_subscriber_takes_up_the_rest_of_a_batch_a_loop_broke_off_in() -> None:
+    sink = dispatcher()
+    sink.deliver(batch(5))
+    broken = loop(sink)
+    assert next(broken).data == "0"
+    del broken
+    got: list[str] = []
+    sink.subscribe("message", lambda event: got.append(event.data))
+    sink.deliver(batch(1, start=5))
+    assert got == ["1", "2", "3", "4", "5"]
+
+
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
     comments: list[str] = []
     stop = Latch()
