@@ -174,6 +174,7 @@ class Dispatcher:
         "_direct",
         "_end",
         "_flushing",
+        "_handed_over",
         "_iterators",
         "_lock",
         "_open",
@@ -202,6 +203,7 @@ class Dispatcher:
         self._iterators = 0  # loops over events() under way
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         self._flushing = False  # the first subscriber is taking over the queued backlog
+        self._handed_over = threading.Condition(self._lock)  # notified when that is done
         self._parked: list[list[Event]] = []
         # on_message while it is the only consumer (no subscribers, nobody iterating): what
         # deliver() calls without taking the lock. Set by _choose_direct(), under the lock.
@@ -331,6 +333,7 @@ class Dispatcher:
                 item = self._next_backlog_item()
                 if item is None:
                     self._flushing = False
+                    self._handed_over.notify_all()
                     break
             if isinstance(item, QueueEnd):
                 end = item  # put back last, after the parked events
@@ -343,6 +346,13 @@ class Dispatcher:
                     self.call_user(listener, event)
         if end is not None:
             self._the_queue().put_end(end)
+
+    def wait_for_the_backlog(self) -> None:
+        """Block while a first subscriber is still being handed the events queued before it
+        (in the thread that subscribed), or until close()."""
+        with self._lock:
+            while self._flushing and not self._stop.is_set():
+                self._handed_over.wait(_QUEUE_POLL)
 
     def _next_backlog_item(self) -> Optional[QueueItem]:
         unfinished = self._unfinished() if self._open else None

@@ -312,6 +312,8 @@ class Reader:
         resume = self.options.resume
         if resume is None:
             return None
+        # API.md: only after every event received before the drop went to the subscribers.
+        self.dispatcher.wait_for_the_backlog()
         try:
             returned = resume(self.life.connection)
         except Exception as error:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from support import WAIT, datas, fast_manager
+from support import WAIT, datas, fast_manager, wait_until
 
 from sseclient_sync import (
     ConnectError,
@@ -32,6 +33,36 @@ manager = pytest.fixture(fast_manager, name="manager")
 
 
 # --- Last-Event-ID and resume(conn) -------------------------------------------------------
+
+def test_resume_waits_until_a_first_subscriber_has_the_events_queued_before_it(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    # API.md: resume runs only after every event received before the drop has been handed to
+    # the subscribers. A first subscribe() takes over the backlog in its own thread, here
+    # slowly; the stream drops meanwhile.
+    first = sse(*(Event(data=str(n), id=str(n)) for n in range(1, 6)))
+    server.route(
+        "/s",
+        [
+            Reply(body=[first, Pause(0.2), sse(Event(data="6", id="6")), Drop()]),
+            Reply(body=sse(Event(data="7", id="7"))),
+            Reply(status=204),
+        ],
+    )
+    seen: list[str] = []
+    at_resume: list[list[str]] = []
+
+    def slowly(event: Event) -> None:
+        time.sleep(0.1)
+        seen.append(event.data)
+
+    conn = manager.create(server.url_for("/s"), resume=lambda c: at_resume.append(list(seen)))
+    wait_until(lambda: conn.stats().messages_received >= 5, "the first events to be queued")
+    conn.subscribe("message", slowly)
+    assert conn.wait(WAIT) is Status.COMPLETED
+    assert at_resume[0] == ["1", "2", "3", "4", "5", "6"]
+    assert seen == ["1", "2", "3", "4", "5", "6", "7"]
+
 
 
 def test_each_reconnect_sends_the_latest_id_and_an_id_only_block_counts(
