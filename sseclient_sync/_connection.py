@@ -204,8 +204,9 @@ class Connection:
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """The events in order, until the connection ends; then raise its error if it failed.
-        ``timeout`` bounds the wait for each next event (``TimeoutError`` past it). A loop that
-        breaks off and a later one share the stream: the later one goes on where it stopped."""
+        ``timeout`` bounds the wait for each next event (``TimeoutError`` past it, which ends
+        this loop). A loop that breaks off and a later one share the stream: the later one
+        goes on where it stopped."""
         return self._dispatcher.events(timeout, lambda: f"status: {self._life.status.value}")
 
     def __iter__(self) -> Iterator[Event]:

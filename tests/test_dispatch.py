@@ -312,7 +312,12 @@ def test_iteration_raises_the_error_after_the_last_event() -> None:
         next(iterator)
 
 
-def test_iteration_times_out_naming_the_url() -> None:
+def test_iteration_times_out_naming_the_url_and_a_new_loop_goes_on() -> None:
     sink = dispatcher()
+    timed_out = sink.events(timeout=0.05, describe=lambda: "status: open")
     with pytest.raises(TimeoutError, match=URL):
-        next(sink.events(timeout=0.05, describe=lambda: "status: open"))
+        next(timed_out)
+    sink.deliver(batch(2))
+    assert list(timed_out) == []  # the TimeoutError ended that loop
+    sink.end(None)
+    assert [event.data for event in loop(sink)] == ["0", "1"]
