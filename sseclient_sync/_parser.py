@@ -54,6 +54,19 @@ DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 #: What :meth:`SSEParser.feed_items` returns, in stream order.
 Item = Union[Event, Comment]
 
+#: Python (3.11 on) refuses to read an integer of more digits than this from a string.
+_MOST_DIGITS = 4300
+_LONGEST_RETRY: int = 10**_MOST_DIGITS - 1
+
+
+def _milliseconds(digits: str) -> int:
+    """A ``retry:`` field's value, exactly, up to the largest number of ``_MOST_DIGITS``
+    digits (a longer wait than that is as long: ``Retry.max_delay`` caps every wait)."""
+    significant = digits.lstrip("0")
+    if len(significant) > _MOST_DIGITS:
+        return _LONGEST_RETRY
+    return int(significant or "0")
+
 # The event being read: data lines, type, id buffer, own retry, whether it had an id: line.
 _Block = Tuple[List[str], str, Optional[str], Optional[int], bool]
 
@@ -285,7 +298,7 @@ class SSEParser:
                 event_type = value
             elif name == "retry":
                 if value.isdigit() and value.isascii():
-                    block_retry = self.retry = int(value)
+                    block_retry = self.retry = _milliseconds(value)
             elif not name and self._keep_comments:  # "starts with a U+003A COLON"
                 events.append(Comment(line[1:]))
         else:

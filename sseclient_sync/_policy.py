@@ -206,10 +206,16 @@ def backoff(error: SSEError, state: AttemptState) -> float:
     retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
     if retry_after is not None:
         return min(retry_after, retry.max_delay)
-    server_delay = None if state.server_retry is None else state.server_retry / 1000.0
+    server_delay = None
+    if state.server_retry is not None:  # (no float holds a number of over 308 digits)
+        server_delay = min(state.server_retry, _LONGEST_SERVER_RETRY) / 1000.0
     return retry.backoff_time(
         state.attempts, server_delay=server_delay, random=lambda: state.random
     )
+
+
+#: A server's ``retry:`` past this (in ms, some 31,000 years) waits as long: max_delay caps it.
+_LONGEST_SERVER_RETRY = 10**15
 
 
 def _closed_error(state: AttemptState) -> ConnectError:

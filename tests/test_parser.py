@@ -435,6 +435,17 @@ def test_retry_of_ascii_digits_is_accepted(value: str, expected: int) -> None:
     assert outcome.retry == expected
 
 
+def test_a_retry_longer_than_python_reads_is_the_longest_it_does() -> None:
+    # int() refuses strings of over 4,300 digits (Python 3.11 on): the feed must not raise
+    # halfway through its lines, losing the events around the field.
+    longest = 10**4300 - 1
+    for value in ("1" * 4301, "0" * 5000 + "7", "9" * 4300):
+        expected = 7 if value.endswith("07") else longest
+        stream = f"data: before\n\nretry: {value}\ndata: a\n\ndata: after\n\n"
+        outcome = check(stream, [E("before"), E("a", retry=expected), E("after")])
+        assert outcome.retry == expected
+
+
 @pytest.mark.parametrize(
     "line",
     [
