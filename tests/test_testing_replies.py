@@ -23,6 +23,9 @@ from sseclient_sync.testing import Drop, Pause, Reply, Silence, redirect, sse
         (lambda: Reply(keep_alive=0), TypeError),
         (lambda: Reply(hold_headers="yes"), TypeError),
         (lambda: Reply(body=[b"a", Pause(1)], framing="length"), TypeError),
+        (lambda: Reply(body=[b"data: a\n\n", 42]), TypeError),  # any framing
+        (lambda: Reply(body=(None,), framing="close"), TypeError),
+        (lambda: Reply(body=Pause(0.1)), TypeError),  # a lone item must be in a list
         (lambda: Pause(-1), ValueError),
         (lambda: Pause(float("nan")), ValueError),
         (lambda: redirect("/new", status=200), ValueError),
@@ -38,6 +41,13 @@ def test_replies_and_their_items_are_frozen(value: object) -> None:
     field = dataclasses.fields(value)[0].name if dataclasses.fields(value) else "anything"
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(value, field, None)
+
+
+def test_a_list_body_is_kept_as_a_tuple_so_it_stays_as_checked() -> None:
+    items: list[object] = [b"a", Pause(0)]
+    reply = Reply(body=items)  # type: ignore[arg-type]
+    items.append(42)
+    assert reply.body == (b"a", Pause(0))
 
 
 def test_reply_defaults_and_equality() -> None:

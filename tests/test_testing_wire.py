@@ -152,6 +152,18 @@ def test_records_a_chunked_request_body(server: SSEServer) -> None:
     assert request.body == b"abcd"
 
 
+def test_a_header_value_keeps_every_byte_but_the_spaces_and_tabs_around_it(
+    server: SSEServer,
+) -> None:
+    # Latin-1 text: str.strip() would also take U+0085, U+00A0 and U+001C..U+001F, the last
+    # byte of UTF-8 "à" (C3 A0) among them.
+    server.route("/s", Reply(body="ok", framing="length"))
+    value = " \t" + "voilà".encode().decode("latin-1") + "\x85\x1f \t"
+    with send_request(server, "/s", headers={"Last-Event-ID": value, "Connection": "close"}):
+        (request,) = server.wait_for_requests(1)
+    assert request.headers["last-event-id"].encode("latin-1") == "voilà".encode() + b"\x85\x1f"
+
+
 def test_expect_100_continue_is_answered_before_the_body(server: SSEServer) -> None:
     server.route("/upload", Reply(body="ok", framing="length"))
     head = {"Content-Length": "5", "Expect": "100-continue", "Connection": "close"}

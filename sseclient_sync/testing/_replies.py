@@ -100,8 +100,24 @@ class Reply:
         for flag in ("keep_alive", "hold_headers"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"Reply {flag} must be True or False, got {getattr(self, flag)!r}")
-        if self.framing == "length" and isinstance(self.body, (list, tuple)):
-            join_for_length(self.body)
+        body = self.body
+        if isinstance(body, (list, tuple)):
+            for item in body:
+                if not isinstance(item, (bytes, str, Pause, Drop, Silence)):
+                    raise bad_body_item(item)
+            object.__setattr__(self, "body", tuple(body))  # immutable, as it was checked
+            if self.framing == "length":
+                join_for_length(body)
+        elif not isinstance(body, (bytes, str)) and not hasattr(body, "__iter__"):
+            raise TypeError(
+                f"a Reply body is bytes, str or an iterable of items, got {body!r}"
+                + (": put it in a list" if isinstance(body, (Pause, Drop, Silence)) else "")
+            )
+
+
+def bad_body_item(item: object) -> TypeError:
+    """The error for ``item`` in a :class:`Reply` body where it cannot be."""
+    return TypeError(f"a Reply body item must be bytes, str, Pause, Drop or Silence: {item!r}")
 
 
 def redirect(location: str, status: int = 302) -> Reply:

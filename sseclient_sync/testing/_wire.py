@@ -138,7 +138,7 @@ def read_request(
         body=body,
         client_cert=client_cert,
     )
-    tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+    tokens = {token.strip(" \t").lower() for token in headers.get("connection", "").split(",")}
     return Incoming(request, http11, keep_alive=http11 and "close" not in tokens)
 
 
@@ -163,7 +163,7 @@ def _read_fields(reader: SocketReader) -> list[Tuple[str, str]]:
         name, colon, value = line.decode("latin-1").partition(":")
         if not colon or not name or name != name.strip():
             raise BadRequest(f"not a header field: {line!r}")
-        fields.append((name, value.strip()))
+        fields.append((name, value.strip(" \t")))  # RFC 9110's optional whitespace alone
 
 
 def _read_body(reader: SocketReader, headers: Headers) -> bytes:

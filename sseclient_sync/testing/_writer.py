@@ -9,7 +9,16 @@ import http
 import socket
 from typing import Callable, Iterable, Mapping, Optional, Tuple
 
-from ._replies import BodyItem, Drop, Pause, Reply, Silence, body_items, join_for_length
+from ._replies import (
+    BodyItem,
+    Drop,
+    Pause,
+    Reply,
+    Silence,
+    bad_body_item,
+    body_items,
+    join_for_length,
+)
 
 _DEFAULT_HEADERS: Mapping[str, str] = {
     "Content-Type": "text/event-stream",
@@ -85,10 +94,8 @@ def write(conn: socket.socket, plan: Plan, wait: Wait) -> bool:
                 return False
             elif isinstance(item, Drop):
                 raise Abort
-            else:
-                raise TypeError(
-                    f"a Reply body item must be bytes, str, Pause, Drop or Silence: {item!r}"
-                )
+            else:  # a generator's items are checked as they come
+                raise bad_body_item(item)
         writer.finish()
         return plan.keep_alive
     finally:
