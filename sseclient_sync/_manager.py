@@ -128,10 +128,13 @@ class ConnectionManager:
             return len(self._connections)
 
     def shutdown(self) -> None:
-        """Close every connection and the manager's own session."""
+        """Close every connection and the manager's own session (a session the caller gave
+        stays, for connections made later)."""
         self.close_all()
         with self._lock:
-            session, self._session = (self._session if self._owns_session else None), None
+            session = self._session if self._owns_session else None
+            if session is not None:
+                self._session = None  # a later create() makes a new one
         if session is not None:
             session.close()
 

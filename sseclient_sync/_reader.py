@@ -521,9 +521,12 @@ class Reader:
         life.opened.set()
         while not life.stop.is_set():
             ending = self._poll_once(options.poll_url)
-            if isinstance(ending, SSEError):  # fail matched: a ServerEventError, final
-                self.finish(Status.FAILED, ending)
-                return
+            if isinstance(ending, SSEError):  # fail matched: a ServerEventError
+                if options.retry.should_retry is None or not self._allows(ending):
+                    self.finish(Status.FAILED, ending)  # final, as on a stream
+                    return
+                self.dispatcher.report(ending)  # resumed like a drop: the next poll
+                ending = None
             if ending is not None:  # done matched
                 self.finish(Status.COMPLETED, None)
                 return
@@ -553,9 +556,12 @@ class Reader:
             body = self.transport.poll(
                 poll_request(self.options, url, last_id), self.options.timeout
             )
+            self.life.bytes += len(body)
             events, inherited = parse_poll_body(body, url, last_id)
         except SSEError as error:
-            self.dispatcher.report(error)
+            if not self._interrupted():  # reconnect() cut the poll short: no failure
+                self.dispatcher.report(error)
+            self.force_reconnect = False
             return None
         if not events:
             return None

@@ -254,6 +254,10 @@ def test_the_managers_session_is_shared_by_its_connections(server: SSEServer) ->
         assert len(adapter.sent) == 2
         assert all(r.headers["X-Session"] == "mine" for r in server.wait_for_requests(2, WAIT))
         assert adapter.closed == 0  # the caller's session is the caller's to close
+        # ... and stays the manager's after shutdown(), for connections made later.
+        assert manager.create("/stream").wait(WAIT) is Status.COMPLETED
+        assert len(adapter.sent) == 3
+        manager.shutdown()
     finally:
         session.close()
 

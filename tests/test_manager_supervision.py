@@ -306,6 +306,78 @@ def test_polling_follows_the_last_event_id_of_the_stream(server: SSEServer) -> N
     assert [p.headers.get("Last-Event-ID") for p in poll_requests(server)[:2]] == ["2", "3"]
 
 
+def test_fail_during_polling_is_resumed_when_should_retry_accepts_it(server: SSEServer) -> None:
+    # As on a stream: the in-stream error goes to on_error and the next poll comes.
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    server.route(
+        "/poll",
+        [
+            poll_reply({"id": "1", "event": "error", "data": "transient"}),
+            poll_reply({"id": "2", "data": "ok"}),
+            poll_reply(),
+        ],
+    )
+    messages: list[str] = []
+    errors: list[BaseException] = []
+    accept = Retry(max_attempts=3, delay=0.01, should_retry=lambda e: True)
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/stream"),
+            retry=accept,
+            fail=lambda event: event.event == "error",
+            poll_url=server.url_for("/poll"),
+            poll_interval=0.02,
+            on_message=lambda event: messages.append(event.data),
+            on_error=errors.append,
+        )
+        wait_until(lambda: messages == ["ok"], "the answer after the error")
+        assert conn.status is Status.POLLING
+    assert [type(error).__name__ for error in errors][-1] == "ServerEventError"
+
+
+def test_polling_counts_the_bytes_of_its_answers(server: SSEServer) -> None:
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    answer = json.dumps({"events": [{"id": "1", "data": "a"}]})
+    server.route("/poll", [json_reply(answer), poll_reply(), poll_reply(), poll_reply()])
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/stream"),
+            retry=0,
+            poll_url=server.url_for("/poll"),
+            poll_interval=0.02,
+            on_message=lambda event: None,
+        )
+        wait_until(lambda: len(poll_requests(server)) >= 2, "two polls")
+        assert conn.stats().messages_received == 1
+        assert conn.stats().bytes_received >= len(answer)
+
+
+def test_reconnect_during_a_poll_reports_nothing_and_polls_again(server: SSEServer) -> None:
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    held = Reply(
+        headers={"Content-Type": "application/json"},
+        body=[Pause(WAIT), '{"events": []}'],
+        hold_headers=True,
+    )
+    server.route("/poll", [held, poll_reply({"id": "1", "data": "a"}), poll_reply()])
+    errors: list[BaseException] = []
+    messages: list[str] = []
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/stream"),
+            retry=0,
+            poll_url=server.url_for("/poll"),
+            poll_interval=WAIT,
+            on_message=lambda event: messages.append(event.data),
+            on_error=errors.append,
+        )
+        wait_until(lambda: len(poll_requests(server)) >= 1, "the first poll")
+        reported = len(errors)  # the stream's own 404
+        conn.reconnect()
+        wait_until(lambda: messages == ["a"], "the next poll, at once")
+        assert errors[reported:] == []
+
+
 def test_closing_the_manager_stops_polling(server: SSEServer) -> None:
     server.route("/stream", Reply(status=503, body="down", framing="length"))
     server.route("/poll", poll_reply())
