@@ -292,6 +292,14 @@ class RequestsTransport:
                     url=request.url,
                 ) from error
             raise translate_request_error(error, request.url, timeout, read_timeout) from error
+        except UnicodeEncodeError as error:  # a header of the session's own, past Latin-1
+            raise ConnectError(
+                f"could not send the request to {request.url}: a header cannot be encoded "
+                f"({error.reason}); pass non-Latin-1 header values as bytes",
+                url=request.url,
+                request_sent=False,
+                final=True,
+            ) from error
         except OSError as error:  # requests checks verify= and cert= files before sending
             raise ConnectError(
                 f"could not send the request to {request.url}: {error}; check the paths given "

@@ -80,6 +80,8 @@ class ConnectionManager:
         if merged.get("session") is None:
             merged["session"] = self._shared_session()
         full_url = urljoin(self.base_url, url) if self.base_url else url
+        if isinstance(merged.get("poll_url"), str) and isinstance(full_url, str):
+            merged["poll_url"] = urljoin(full_url, merged["poll_url"])  # relative to the stream
         checked = build_options(full_url, merged)
         connection = Connection(
             full_url,

@@ -145,6 +145,10 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     give is inherited; one it gives replaces the default, ``None`` included, except that dict
     options (params, headers, proxies) are merged key by key (``None`` adds nothing)."""
     merged = dict(defaults)
+    if overrides.get("json") is not None or overrides.get("data") is not None:
+        # A call's body replaces the manager's, of either kind.
+        merged.pop("json", None)
+        merged.pop("data", None)
     for name, value in overrides.items():
         if name in _MERGED_DICTS and name in merged:
             if value is None:
@@ -215,6 +219,20 @@ def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
                 "value must not start with whitespace nor hold CR, LF or NUL, and a name must "
                 "not be empty or hold ':'; send one header per key, without line breaks"
             )
+        if not key.isascii() or not (text.isascii() or _is_latin1(text)):
+            raise ValueError(
+                f"{where} holds a header that cannot be sent, {key!r}: {value!r}: HTTP sends "
+                "a name as ASCII and a str value as Latin-1, which have no such character; "
+                "pass the value as bytes (value.encode('utf-8')) if the server reads UTF-8"
+            )
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_json(value: Any) -> None:

@@ -198,6 +198,21 @@ def test_the_library_session_uses_the_environments_proxy_and_its_no_proxy(
         assert conn.wait(5.0) is Status.COMPLETED
 
 
+def test_a_session_header_http_cannot_encode_is_a_final_connect_error(server: SSEServer) -> None:
+    # Our own options refuse such a header at create(); a session's own headers reach
+    # http.client unchecked, and must not kill the reader.
+    server.route("/s", Reply(body=sse(Event(data="never"))))
+    session = requests.Session()
+    session.headers["X-Name"] = "café ☃"
+    try:
+        with ConnectionManager(session=session, retry=FAST) as manager:
+            with pytest.raises(ConnectError, match="a header cannot be encoded"):
+                manager.create(server.url_for("/s"))
+    finally:
+        session.close()
+    assert server.requests == []
+
+
 def test_the_callers_proxies_dict_is_left_alone(
     server: SSEServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

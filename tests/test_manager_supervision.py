@@ -378,6 +378,22 @@ def test_reconnect_during_a_poll_reports_nothing_and_polls_again(server: SSEServ
         assert errors[reported:] == []
 
 
+def test_a_relative_poll_url_is_relative_to_the_streams(server: SSEServer) -> None:
+    server.route("/api/stream", Reply(status=404, body="gone", framing="length"))
+    server.route("/api/poll", [poll_reply({"id": "1", "data": "a"}), poll_reply()])
+    messages: list[str] = []
+    with ConnectionManager(base_url=server.url_for("/api/")) as manager:
+        conn = manager.create(
+            "stream",
+            retry=0,
+            poll_url="poll",
+            poll_interval=0.02,
+            on_message=lambda event: messages.append(event.data),
+        )
+        wait_until(lambda: messages == ["a"], "the poll's event")
+        assert conn.status is Status.POLLING
+
+
 def test_closing_the_manager_stops_polling(server: SSEServer) -> None:
     server.route("/stream", Reply(status=503, body="down", framing="length"))
     server.route("/poll", poll_reply())

@@ -300,6 +300,8 @@ def test_a_header_value_that_is_not_a_string_is_rejected_eagerly() -> None:
         {"X:Token": "1"},
         {"": "1"},
         {"X\0": "1"},
+        {"X-Name": "café ☃"},  # past Latin-1: http.client could not encode it
+        {"X-Nämé": "1"},  # a name is sent as ASCII
     ],
 )
 def test_a_header_that_cannot_be_sent_is_rejected_eagerly(headers: dict[str, Any]) -> None:
@@ -308,8 +310,19 @@ def test_a_header_that_cannot_be_sent_is_rejected_eagerly(headers: dict[str, Any
 
 
 def test_headers_requests_sends_are_kept() -> None:
-    headers = {"X-Empty": "", "X-Inner Space": "a b\tc", "X-Bytes": "é".encode()}
+    headers = {
+        "X-Empty": "",
+        "X-Inner Space": "a b\tc",
+        "X-Bytes": "é ☃".encode(),
+        "X-Latin-1": "café",
+    }
     assert build(headers=headers).headers == headers
+
+
+def test_a_calls_body_replaces_a_managers_body_of_either_kind() -> None:
+    assert merge_options({"json": {"a": 1}}, {"data": "x"}) == {"data": "x"}
+    assert merge_options({"data": "x"}, {"json": {"a": 1}}) == {"json": {"a": 1}}
+    assert merge_options({"data": "x"}, {"json": None}) == {"data": "x", "json": None}
 
 
 @pytest.mark.parametrize(
