@@ -205,9 +205,10 @@ def test_a_session_header_http_cannot_encode_is_a_final_connect_error(server: SS
     session = requests.Session()
     session.headers["X-Name"] = "café ☃"
     try:
-        with ConnectionManager(session=session, retry=FAST) as manager:
-            with pytest.raises(ConnectError, match="a header cannot be encoded"):
-                manager.create(server.url_for("/s"))
+        with ConnectionManager(session=session, retry=FAST) as manager, pytest.raises(
+            ConnectError, match="a header cannot be encoded"
+        ):
+            manager.create(server.url_for("/s"))
     finally:
         session.close()
     assert server.requests == []
