@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any, Callable, Optional, Sequence, TextIO
 
@@ -121,12 +122,25 @@ def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (| head): it stopped reading, as --max-events
+        _quiet(out)
+        return EXIT_OK
     except (SSEError, ValueError, TypeError) as error:
         err.write(f"sseclient-sync: error: {_one_line(error)}\n")
         return EXIT_FAILED
     finally:
         if connection is not None:
             connection.close()
+
+
+def _quiet(out: TextIO) -> None:
+    """Point the process's stdout at /dev/null if ``out`` is it: the flush at exit would
+    otherwise meet the closed pipe again and print a traceback."""
+    try:
+        if out.fileno() == sys.stdout.fileno():
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor: nothing to flush later
+        pass
 
 
 def _text_line(event: Event) -> str:

@@ -234,3 +234,18 @@ def test_subprocess_ctrl_c_closes_and_exits_130(server: SSEServer) -> None:
         process.wait(5)
     assert process.returncode == 130, err
     assert "Traceback" not in err
+
+
+def test_subprocess_whose_reader_goes_away_exits_zero_quietly(server: SSEServer) -> None:
+    # `python -m sseclient_sync URL | head -1`: head closes the pipe after one line.
+    events = [Event(data=f"e{n}", id=str(n)) for n in range(5000)]
+    server.route("/s", Reply(body=[sse(*events), Silence()]))
+    with _spawn(server.url_for("/s"), "--retries", "0") as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            assert process.stdout.readline() == "e0\n"
+            process.stdout.close()  # what head does once it has its line
+            assert process.wait(timeout=15) == 0
+            assert process.stderr.read() == ""
+        finally:
+            process.kill()
