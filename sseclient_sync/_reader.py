@@ -521,8 +521,11 @@ class Reader:
         life.opened.set()
         while not life.stop.is_set():
             ending = self._poll_once(options.poll_url)
-            if isinstance(ending, SSEError):  # fail matched: a ServerEventError
-                if options.retry.should_retry is None or not self._allows(ending):
+            if isinstance(ending, SSEError):  # fail matched, or an event too large
+                resumed = isinstance(ending, ServerEventError) and (
+                    options.retry.should_retry is not None and self._allows(ending)
+                )
+                if not resumed:
                     self.finish(Status.FAILED, ending)  # final, as on a stream
                     return
                 self.dispatcher.report(ending)  # resumed like a drop: the next poll
@@ -563,8 +566,32 @@ class Reader:
                 self.dispatcher.report(error)
             self.force_reconnect = False
             return None
-        if not events:
+        too_large = self._oversized(events, url)
+        if too_large is not None:  # deliver what comes before it, then fail as a stream does
+            events = events[: len(too_large.events)]
+            inherited = [index for index in inherited if index < len(events)]
+        if events:
+            self.parser.last_event_id = events[-1].id
+            self.replays.begin_stream()  # each poll answer may replay what came before it
+            ending = self.hand_over(events, inherited)
+            if ending is not None:
+                return ending
+        return too_large
+
+    def _oversized(self, events: list[Event], url: str) -> Optional[EventTooLarge]:
+        """The error for the first event of a poll answer whose data is past
+        ``max_event_size``, carrying the events before it; None when there is none."""
+        limit = self.options.max_event_size
+        if limit is None:
             return None
-        self.parser.last_event_id = events[-1].id
-        self.replays.begin_stream()  # each poll answer may replay what came before it
-        return self.hand_over(events, inherited)
+        for index, event in enumerate(events):
+            if len(event.data) > limit:
+                return EventTooLarge(
+                    f"event {index} of the poll answer from {url} has {len(event.data)} "
+                    f"characters of data, past max_event_size={limit}; raise max_event_size "
+                    "if the server really sends events this large",
+                    url=url,
+                    limit=limit,
+                    events=events[:index],
+                )
+        return None

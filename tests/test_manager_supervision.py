@@ -22,6 +22,7 @@ from sseclient_sync import (
     Connection,
     ConnectionManager,
     Event,
+    EventTooLarge,
     HTTPStatusError,
     Retry,
     RetryExhausted,
@@ -392,6 +393,29 @@ def test_a_relative_poll_url_is_relative_to_the_streams(server: SSEServer) -> No
         )
         wait_until(lambda: messages == ["a"], "the poll's event")
         assert conn.status is Status.POLLING
+
+
+def test_a_poll_answer_with_an_event_past_max_event_size_fails_after_the_events_before_it(
+    server: SSEServer,
+) -> None:
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    big = {"id": "2", "data": "x" * 5000}
+    server.route("/poll", [poll_reply({"id": "1", "data": "a"}, big, {"id": "3", "data": "c"})])
+    messages: list[str] = []
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/stream"),
+            retry=0,
+            max_event_size=1000,
+            poll_url=server.url_for("/poll"),
+            poll_interval=0.02,
+            on_message=lambda event: messages.append(event.data),
+        )
+        assert conn.wait(WAIT) is Status.FAILED
+    assert messages == ["a"]
+    assert isinstance(conn.error, EventTooLarge)
+    assert "max_event_size=1000" in str(conn.error) and server.url_for("/poll") in str(conn.error)
+    assert conn.last_event_id == "1"
 
 
 def test_closing_the_manager_stops_polling(server: SSEServer) -> None:
