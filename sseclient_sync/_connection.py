@@ -173,9 +173,18 @@ class Connection:
         reader.wake.set()
         reader.interrupt()
         self._dispatcher.discard()
-        # From another connection's callback, no join: two readers closing each other's
-        # connections at once (close_all() in both) would each wait for the other.
-        if thread is not None and thread is not current and not in_a_reader_thread():
+        if thread is not None and thread is not current and in_a_reader_thread():
+            # From another connection's callback, no join: two readers closing each other's
+            # connections at once (close_all() in both) would each wait for the other. A
+            # thread of its own interrupts the reader until it ends (the first interrupt can
+            # come before its request has a socket).
+            threading.Thread(
+                target=self._join_interrupting,
+                args=(thread,),
+                name=f"{thread.name}-closer",
+                daemon=True,
+            ).start()
+        elif thread is not None and thread is not current:
             self._join_interrupting(thread)
             if thread.is_alive():
                 log.warning(

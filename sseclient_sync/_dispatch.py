@@ -294,8 +294,11 @@ class Dispatcher:
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
             self._choose_direct()
-        if first_consumer:
-            self._claim_and_flush_backlog()
+            # Claimed with the handler added: from here the reader parks new events behind
+            # the backlog instead of handing them to the subscriber first.
+            flush = first_consumer and self._claim_backlog()
+        if flush:
+            self._flush_backlog()
 
     def unsubscribe(self, event_type: str, handler: Optional[Handler]) -> None:
         """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
@@ -317,33 +320,42 @@ class Dispatcher:
 
     def _claim_and_flush_backlog(self) -> None:
         with self._lock:
-            queued = self._queue is not None and not self._queue.empty()
-            if self._flushing or not (queued or self._unfinished()):
-                return
-            self._flushing = True
-        self._flush_backlog()
+            flush = self._claim_backlog()
+        if flush:
+            self._flush_backlog()
+
+    def _claim_backlog(self) -> bool:
+        """Under the lock: True (and flushing) when there is a backlog nobody flushes yet."""
+        queued = self._queue is not None and not self._queue.empty()
+        if self._flushing or not (queued or self._unfinished()):
+            return False
+        self._flushing = True
+        return True
 
     def _flush_backlog(self) -> None:
         """Hand the events queued before the first subscriber to it, in this thread and in
         order. Meanwhile the reader parks new events behind them, so a ``subscribe()`` right
         after ``create_sse_connection`` misses nothing."""
         end: Optional[QueueEnd] = None
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    item = self._next_backlog_item()
+                    if item is None:
+                        break
+                if isinstance(item, QueueEnd):
+                    end = item  # put back last, after the parked events
+                    continue
+                subscribers = self._subscribers
+                for event in item:
+                    for listener in subscribers.get(event.event, ()):
+                        if self._stop.is_set():
+                            return
+                        self.call_user(listener, event)
+        finally:  # also on close() and Ctrl-C: a reader waiting for the hand-over goes on
             with self._lock:
-                item = self._next_backlog_item()
-                if item is None:
-                    self._flushing = False
-                    self._handed_over.notify_all()
-                    break
-            if isinstance(item, QueueEnd):
-                end = item  # put back last, after the parked events
-                continue
-            subscribers = self._subscribers
-            for event in item:
-                for listener in subscribers.get(event.event, ()):
-                    if self._stop.is_set():
-                        return
-                    self.call_user(listener, event)
+                self._flushing = False
+                self._handed_over.notify_all()
         if end is not None:
             self._the_queue().put_end(end)
 

@@ -347,6 +347,13 @@ class RequestsTransport:
                 return response.content
             finally:
                 response.close()
+        except UnicodeEncodeError as error:  # a header of the session's own, past Latin-1
+            raise ConnectError(
+                f"could not send the poll to {url}: a header cannot be encoded ({error.reason}); "
+                "pass non-Latin-1 header values as bytes",
+                url=url,
+                request_sent=False,
+            ) from error
         except requests.exceptions.RequestException as error:
             if self._aborted:
                 raise ConnectError(f"the poll of {url} was interrupted", url=url) from error

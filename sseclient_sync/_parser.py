@@ -54,18 +54,15 @@ DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 #: What :meth:`SSEParser.feed_items` returns, in stream order.
 Item = Union[Event, Comment]
 
-#: Python (3.11 on) refuses to read an integer of more digits than this from a string.
-_MOST_DIGITS = 4300
-_LONGEST_RETRY: int = 10**_MOST_DIGITS - 1
-
-
 def _milliseconds(digits: str) -> int:
-    """A ``retry:`` field's value, exactly, up to the largest number of ``_MOST_DIGITS``
-    digits (a longer wait than that is as long: ``Retry.max_delay`` caps every wait)."""
-    significant = digits.lstrip("0")
-    if len(significant) > _MOST_DIGITS:
-        return _LONGEST_RETRY
-    return int(significant or "0")
+    """A ``retry:`` field's value, exactly, up to the largest number of as many digits as
+    Python reads from a string (3.11 on: 4,300 unless set otherwise); a longer wait than that
+    is as long, since ``Retry.max_delay`` caps every wait."""
+    significant = digits.lstrip("0") or "0"
+    most = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # 0: no limit
+    if most and len(significant) > most:
+        significant = "9" * most
+    return int(significant)
 
 # The event being read: data lines, type, id buffer, own retry, whether it had an id: line.
 _Block = Tuple[List[str], str, Optional[str], Optional[int], bool]

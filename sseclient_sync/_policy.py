@@ -214,8 +214,9 @@ def backoff(error: SSEError, state: AttemptState) -> float:
     )
 
 
-#: A server's ``retry:`` past this (in ms, some 31,000 years) waits as long: max_delay caps it.
-_LONGEST_SERVER_RETRY = 10**15
+#: A server's ``retry:`` past this (in ms, some 31 years) waits as long: max_delay caps it,
+#: and no thread can wait past threading.TIMEOUT_MAX (about 292 years on Linux).
+_LONGEST_SERVER_RETRY = 10**12
 
 
 def _closed_error(state: AttemptState) -> ConnectError:

@@ -314,6 +314,8 @@ class Reader:
             return None
         # API.md: only after every event received before the drop went to the subscribers.
         self.dispatcher.wait_for_the_backlog()
+        if self.life.stop.is_set():
+            return True  # closed meanwhile: no hook, no request
         try:
             returned = resume(self.life.connection)
         except Exception as error:
@@ -550,6 +552,7 @@ class Reader:
         stop = self.life.stop
         closing = self.life.runtime.wait(self.wake, self.options.poll_interval) and stop.is_set()
         self.wake.clear()
+        self.force_reconnect = False  # a reconnect() during the wait asked for this next poll
         return closing
 
     def _poll_once(self, url: str) -> Optional[Ending]:

@@ -1,7 +1,9 @@
 """The next request, a pure function of the options, the ``resume`` overrides and the last
 event ID. A stream request carries ``Accept: text/event-stream`` and ``Cache-Control:
-no-cache`` (as EventSource does) and ``Last-Event-ID``; the caller's headers override them,
-and the ``resume`` hook's override the caller's, whatever the case of their names.
+no-cache`` (as EventSource does), which the caller's headers override, then
+``Last-Event-ID`` once an id is known (the latest id seen, over the caller's: a header that
+stayed would resume every reconnect from the same point), and the ``resume`` hook's headers
+override them all; names in any case.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ def stream_request(
     returned: ``params`` and ``headers`` merge, ``json`` or ``data`` replace the body, ``url``
     (relative to the connection's URL) replaces the URL."""
     automatic: dict[str, Any] = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-    if last_event_id:
-        automatic["Last-Event-ID"] = header_value(last_event_id)
-    headers = _merged(automatic, options.headers, overrides.get("headers"))
+    headers = _merged(
+        automatic, options.headers, _last_event_id(last_event_id), overrides.get("headers")
+    )
     params = {**(options.params or {}), **(overrides.get("params") or {})} or None
     body_json, body_data = options.json, options.data
     if "json" in overrides:
@@ -48,8 +50,9 @@ def stream_request(
 
 def poll_request(options: Options, url: str, last_event_id: Optional[str]) -> Request:
     """The request of the polling fallback: a GET for JSON, with ``Last-Event-ID``."""
-    automatic = {"Last-Event-ID": header_value(last_event_id)} if last_event_id else {}
-    headers = _merged(automatic, options.headers, {"Accept": "application/json"})
+    headers = _merged(
+        options.headers, _last_event_id(last_event_id), {"Accept": "application/json"}
+    )
     return _with_credentials(options, "GET", url, headers)
 
 
@@ -89,11 +92,15 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
     return dict(overrides)
 
 
+def _last_event_id(last_event_id: Optional[str]) -> dict[str, Any]:
+    return {"Last-Event-ID": header_value(last_event_id)} if last_event_id else {}
+
+
 def header_value(text: str) -> Union[str, bytes]:
     """A header value as the spec sends it: the UTF-8 bytes (http.client would encode a str
-    as Latin-1), without leading or trailing spaces and tabs, which fetch() strips from every
-    value (``id:  7`` is the id " 7": a browser resumes from "7") and requests refuses."""
-    text = text.strip(" \t")
+    as Latin-1), without whitespace around it, which requests refuses before a value and
+    fetch() strips (``id:  7`` is the id " 7": a browser resumes from "7")."""
+    text = text.strip()
     return text if text.isascii() else text.encode("utf-8")
 
 

@@ -292,6 +292,22 @@ def test_a_first_subscriber_takes_up_the_rest_of_a_batch_a_loop_broke_off_in() -
     assert got == ["1", "2", "3", "4", "5"]
 
 
+def test_a_ctrl_c_in_a_first_subscriber_ends_its_hand_over() -> None:
+    # The reader waits for the hand-over before resume=: it must not wait for ever.
+    sink = dispatcher()
+    sink.deliver(batch(3))
+
+    def interrupted(event: Event) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sink.subscribe("message", interrupted)
+    waiter = threading.Thread(target=sink.wait_for_the_backlog)
+    waiter.start()
+    waiter.join(WAIT)
+    assert not waiter.is_alive()
+
+
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
     comments: list[str] = []
     stop = Latch()

@@ -15,6 +15,7 @@ import time
 from typing import Any, Optional
 
 import pytest
+import requests
 from support import WAIT, wait_until
 
 from sseclient_sync import (
@@ -416,6 +417,51 @@ def test_a_poll_answer_with_an_event_past_max_event_size_fails_after_the_events_
     assert isinstance(conn.error, EventTooLarge)
     assert "max_event_size=1000" in str(conn.error) and server.url_for("/poll") in str(conn.error)
     assert conn.last_event_id == "1"
+
+
+def test_a_poll_whose_session_header_cannot_be_encoded_is_reported_not_a_dead_reader(
+    server: SSEServer,
+) -> None:
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    server.route("/poll", poll_reply())
+    session = requests.Session()
+    errors: list[BaseException] = []
+    try:
+        with ConnectionManager(session=session) as manager:
+            conn = manager.create(
+                server.url_for("/stream"),
+                retry=0,
+                poll_url=server.url_for("/poll"),
+                poll_interval=0.02,
+                on_error=errors.append,
+            )
+            session.headers["X-Name"] = "café ☃"  # after the stream: the polls carry it
+            wait_until(lambda: len(errors) >= 4, "a few polls")
+            assert conn.status is Status.POLLING
+            assert conn.stats().reconnect_count == 0  # no reader died
+    finally:
+        session.close()
+    assert all(isinstance(error, (ConnectError, HTTPStatusError)) for error in errors)
+
+
+def test_a_failing_poll_after_reconnect_is_reported(server: SSEServer) -> None:
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    server.route("/poll", [poll_reply({"id": "1", "data": "a"}), json_reply("oops", status=500)])
+    errors: list[BaseException] = []
+    with ConnectionManager() as manager:
+        conn = manager.create(
+            server.url_for("/stream"),
+            retry=0,
+            poll_url=server.url_for("/poll"),
+            poll_interval=WAIT,
+            on_message=lambda event: None,
+            on_error=errors.append,
+        )
+        wait_until(lambda: conn.stats().messages_received == 1, "the first poll's event")
+        reported = len(errors)
+        conn.reconnect()  # between two polls: the next one comes at once, and fails
+        wait_until(lambda: len(errors) > reported, "the failed poll to be reported")
+        assert isinstance(errors[-1], HTTPStatusError)
 
 
 def test_closing_the_manager_stops_polling(server: SSEServer) -> None:

@@ -7,6 +7,7 @@ Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tracemalloc
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -433,6 +434,19 @@ def test_no_id_ever_gives_none() -> None:
 def test_retry_of_ascii_digits_is_accepted(value: str, expected: int) -> None:
     outcome = check(f"retry: {value}\ndata: a\n\n", [E("a", retry=expected)])
     assert outcome.retry == expected
+
+
+@pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="Python 3.11 on")
+def test_a_retry_longer_than_a_lowered_digit_limit_is_the_longest_it_allows() -> None:
+    before = sys.get_int_max_str_digits()  # type: ignore[attr-defined]
+    sys.set_int_max_str_digits(640)  # type: ignore[attr-defined]
+    try:
+        outcome = check(f"retry: {'1' * 1000}\ndata: a\n\ndata: b\n\n", [
+            E("a", retry=int("9" * 640)), E("b")
+        ])
+    finally:
+        sys.set_int_max_str_digits(before)  # type: ignore[attr-defined]
+    assert outcome.retry == int("9" * 640)
 
 
 def test_a_retry_longer_than_python_reads_is_the_longest_it_does() -> None:

@@ -45,13 +45,20 @@ def test_last_event_id_is_sent_as_utf8_bytes_when_not_ascii() -> None:
     assert "Last-Event-ID" not in request(last_id="").headers
 
 
-def test_the_callers_and_the_resume_hooks_last_event_id_override_the_automatic_one() -> None:
-    # API.md: "the caller's headers override them", whatever the case of their names.
-    assert request(last_id="41", headers={"last-event-id": "mine"}).headers == {
+def lowered(headers: Any) -> dict[str, Any]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def test_the_latest_id_overrides_the_callers_and_the_resume_hooks_header_overrides_it() -> None:
+    # The caller's Last-Event-ID is the first request's; once an id is seen, every reconnect
+    # sends the latest (API.md), unless the resume hook says otherwise. Names in any case.
+    mine = {"last-event-id": "mine"}
+    assert request(headers=mine).headers == {
         "Accept": "text/event-stream",
         "Cache-Control": "no-cache",
         "last-event-id": "mine",
     }
+    assert lowered(request(last_id="41", headers=mine).headers)["last-event-id"] == "41"
     hook = {"headers": {"Last-Event-Id": "offset-7", "ACCEPT": "text/plain"}}
     sent = request(hook, last_id="41", headers={"Last-Event-ID": "mine"})
     assert sent.headers == {
@@ -59,8 +66,9 @@ def test_the_callers_and_the_resume_hooks_last_event_id_override_the_automatic_o
         "Cache-Control": "no-cache",
         "Last-Event-Id": "offset-7",
     }
-    polled = poll_request(build_options(URL, {"headers": {"last-event-id": "p"}}), URL, "9")
-    assert polled.headers == {"last-event-id": "p", "Accept": "application/json"}
+    options = build_options(URL, {"headers": mine})
+    assert poll_request(options, URL, None).headers == {**mine, "Accept": "application/json"}
+    assert lowered(poll_request(options, URL, "9").headers)["last-event-id"] == "9"
 
 
 def test_an_id_with_spaces_or_tabs_around_it_is_sent_without_them() -> None:
@@ -68,6 +76,7 @@ def test_an_id_with_spaces_or_tabs_around_it_is_sent_without_them() -> None:
     # a value that starts with whitespace.
     assert request(last_id=" 7").headers["Last-Event-ID"] == "7"
     assert request(last_id="\t7 \t").headers["Last-Event-ID"] == "7"
+    assert request(last_id="\x0c\x1f7").headers["Last-Event-ID"] == "7"  # requests refuses them
     assert request(last_id=" é").headers["Last-Event-ID"] == "é".encode()
     assert request(last_id="  ").headers["Last-Event-ID"] == ""
     assert poll_request(build_options(URL, {}), URL, " 9").headers["Last-Event-ID"] == "9"
