@@ -1,5 +1,6 @@
 """The polling fallback's wire format, ``{"events": [{"id", "event", "data"}]}``: a body in,
-events out, or a ProtocolError saying what is wrong with it. Pure.
+events out, or a ProtocolError saying what is wrong with it; and the first event past
+``max_event_size``. Pure.
 """
 
 from __future__ import annotations
@@ -7,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from ._exceptions import ProtocolError
+from ._exceptions import EventTooLarge, ProtocolError
 from ._models import Event
 
-__all__ = ["parse_poll_body"]
+__all__ = ["first_too_large", "parse_poll_body"]
 
 
 def parse_poll_body(
@@ -42,6 +43,26 @@ def parse_poll_body(
         last_event_id = event.id
         events.append(event)
     return events, inherited
+
+
+def first_too_large(
+    events: list[Event], url: str, limit: Optional[int]
+) -> Optional[EventTooLarge]:
+    """The error for the first event whose data is past ``limit`` (``max_event_size``),
+    carrying the events before it; None when there is none."""
+    if limit is None:
+        return None
+    for index, event in enumerate(events):
+        if len(event.data) > limit:
+            return EventTooLarge(
+                f"event {index} of the poll answer from {url} has {len(event.data)} characters "
+                f"of data, past max_event_size={limit}; raise max_event_size if the server "
+                "really sends events this large",
+                url=url,
+                limit=limit,
+                events=events[:index],
+            )
+    return None
 
 
 def _event_from(item: Any, index: int, url: str, last_event_id: Optional[str]) -> Event:

@@ -21,7 +21,7 @@ from ._options import Options, Runtime
 from ._parser import SSEParser
 from ._policy import AttemptState, Complete, Decision, Ended, Ending, Fail, Poll, Reconnect
 from ._policy import decide as decide_next
-from ._poll import parse_poll_body
+from ._poll import first_too_large, parse_poll_body
 from ._replay import ReplayFilter
 from ._request import check_overrides, poll_request, stream_request
 from ._transport import Stream, Transport
@@ -219,7 +219,7 @@ class Reader:
         _this_thread.reading = True
         try:
             if life.status is Status.POLLING and initial_failure is not None:
-                self._resume_polling(initial_failure)
+                _Polling(self).resume(initial_failure)
             else:
                 self._loop(initial_failure)
         except BaseException as error:  # a bug of ours: hand it over instead of dying silently
@@ -282,7 +282,7 @@ class Reader:
             self.finish(Status.FAILED, decision.error)
         elif isinstance(decision, Poll):
             self.dispatcher.report(decision.error)
-            self._poll_until_closed()
+            _Polling(self).until_closed()
         return True  # Stop: close() finishes the connection itself
 
     def _reconnect(self, decision: Reconnect) -> _Step:
@@ -513,88 +513,82 @@ class Reader:
         if stream is not None:
             stream.abort()
 
-    # -- the polling fallback -----------------------------------------------------------------
 
-    def _poll_until_closed(self) -> None:
-        """Poll ``poll_url`` every ``poll_interval`` until closed; failures go to on_error."""
-        options, life = self.options, self.life
+class _Polling:
+    """A reader's polling fallback: ``poll_url`` every ``poll_interval`` until closed, each
+    answer handed over as a stream's reads are; failures go to on_error."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def until_closed(self) -> None:
+        """Poll until closed, or until ``done`` or ``fail`` ends the connection."""
+        reader = self.reader
+        options, life = reader.options, reader.life
         assert options.poll_url is not None
         life.set_status(Status.POLLING)
         life.opened.set()
         while not life.stop.is_set():
-            ending = self._poll_once(options.poll_url)
+            ending = self._once(options.poll_url)
             if isinstance(ending, SSEError):  # fail matched, or an event too large
                 resumed = isinstance(ending, ServerEventError) and (
-                    options.retry.should_retry is not None and self._allows(ending)
+                    options.retry.should_retry is not None and reader._allows(ending)
                 )
                 if not resumed:
-                    self.finish(Status.FAILED, ending)  # final, as on a stream
+                    reader.finish(Status.FAILED, ending)  # final, as on a stream
                     return
-                self.dispatcher.report(ending)  # resumed like a drop: the next poll
+                reader.dispatcher.report(ending)  # resumed like a drop: the next poll
                 ending = None
             if ending is not None:  # done matched
-                self.finish(Status.COMPLETED, None)
+                reader.finish(Status.COMPLETED, None)
                 return
-            if self._wait_for_the_next_poll():
+            if self._wait():
                 break
 
-    def _resume_polling(self, death: SSEError) -> None:
+    def resume(self, death: SSEError) -> None:
         """A restarted reader of a polling connection: report how the last one died, count a
         reconnect, and go on polling after ``poll_interval``."""
-        self.dispatcher.report(death)
-        with self.life.lock:
-            self.life.reconnect_count += 1
-        if not self._wait_for_the_next_poll():
-            self._poll_until_closed()
+        life = self.reader.life
+        self.reader.dispatcher.report(death)
+        with life.lock:
+            life.reconnect_count += 1
+        if not self._wait():
+            self.until_closed()
 
-    def _wait_for_the_next_poll(self) -> bool:
+    def _wait(self) -> bool:
         """Wait ``poll_interval`` (cut short by reconnect() or close()); True when closing."""
-        stop = self.life.stop
-        closing = self.life.runtime.wait(self.wake, self.options.poll_interval) and stop.is_set()
-        self.wake.clear()
-        self.force_reconnect = False  # a reconnect() during the wait asked for this next poll
-        return closing
+        reader = self.reader
+        stop = reader.life.stop
+        closing = reader.life.runtime.wait(reader.wake, reader.options.poll_interval)
+        reader.wake.clear()
+        reader.force_reconnect = False  # a reconnect() during the wait asked for this next poll
+        return closing and stop.is_set()
 
-    def _poll_once(self, url: str) -> Optional[Ending]:
-        """Poll once; how the answer ended the connection (``done`` or ``fail`` matched)."""
-        last_id = self.parser.last_event_id
+    def _once(self, url: str) -> Optional[Ending]:
+        """Poll once; how the answer ended the connection (``done`` or ``fail`` matched, or an
+        event too large)."""
+        reader = self.reader
+        options, parser = reader.options, reader.parser
+        last_id = parser.last_event_id
         try:
-            body = self.transport.poll(
-                poll_request(self.options, url, last_id), self.options.timeout
-            )
-            self.life.bytes += len(body)
+            body = reader.transport.poll(poll_request(options, url, last_id), options.timeout)
+            reader.life.bytes += len(body)
             events, inherited = parse_poll_body(body, url, last_id)
         except SSEError as error:
-            if not self._interrupted():  # reconnect() cut the poll short: no failure
-                self.dispatcher.report(error)
-            self.force_reconnect = False
+            if not reader._interrupted():  # reconnect() cut the poll short: no failure
+                reader.dispatcher.report(error)
+            reader.force_reconnect = False
             return None
-        too_large = self._oversized(events, url)
+        too_large = first_too_large(events, url, options.max_event_size)
         if too_large is not None:  # deliver what comes before it, then fail as a stream does
             events = events[: len(too_large.events)]
             inherited = [index for index in inherited if index < len(events)]
         if events:
-            self.parser.last_event_id = events[-1].id
-            self.replays.begin_stream()  # each poll answer may replay what came before it
-            ending = self.hand_over(events, inherited)
+            parser.last_event_id = events[-1].id
+            reader.replays.begin_stream()  # each poll answer may replay what came before it
+            ending = reader.hand_over(events, inherited)
             if ending is not None:
                 return ending
         return too_large
-
-    def _oversized(self, events: list[Event], url: str) -> Optional[EventTooLarge]:
-        """The error for the first event of a poll answer whose data is past
-        ``max_event_size``, carrying the events before it; None when there is none."""
-        limit = self.options.max_event_size
-        if limit is None:
-            return None
-        for index, event in enumerate(events):
-            if len(event.data) > limit:
-                return EventTooLarge(
-                    f"event {index} of the poll answer from {url} has {len(event.data)} "
-                    f"characters of data, past max_event_size={limit}; raise max_event_size "
-                    "if the server really sends events this large",
-                    url=url,
-                    limit=limit,
-                    events=events[:index],
-                )
-        return None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sseclient_sync import Event
-from sseclient_sync._poll import parse_poll_body
+from sseclient_sync._poll import first_too_large, parse_poll_body
 
 URL = "http://127.0.0.1:8000/poll"
 
@@ -188,3 +188,12 @@ def test_nothing_is_returned_when_one_item_is_bad() -> None:
     # All or nothing: a bad body must not deliver half of itself and move the resume point.
     with pytest.raises(ValueError):
         parse({"events": [{"id": "1", "data": "a"}, 5]})
+
+
+def test_the_first_event_past_max_event_size_is_an_error_carrying_those_before_it() -> None:
+    events = [Event(data="a"), Event(data="x" * 11), Event(data="y" * 20)]
+    error = first_too_large(events, "http://h/poll", 10)
+    assert error is not None and error.events == events[:1] and error.limit == 10
+    assert "event 1 of the poll answer from http://h/poll" in str(error)
+    assert first_too_large(events, "http://h/poll", 20) is None  # 20 characters: not past
+    assert first_too_large(events, "http://h/poll", None) is None
