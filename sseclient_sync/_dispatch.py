@@ -337,11 +337,13 @@ class Dispatcher:
         order. Meanwhile the reader parks new events behind them, so a ``subscribe()`` right
         after ``create_sse_connection`` misses nothing."""
         end: Optional[QueueEnd] = None
+        handed_over = False
         try:
-            while True:
+            while not handed_over:
                 with self._lock:
                     item = self._next_backlog_item()
-                    if item is None:
+                    if item is None:  # in the same locked step: nothing can be parked after
+                        handed_over = self._end_flush()
                         break
                 if isinstance(item, QueueEnd):
                     end = item  # put back last, after the parked events
@@ -352,12 +354,18 @@ class Dispatcher:
                         if self._stop.is_set():
                             return
                         self.call_user(listener, event)
-        finally:  # also on close() and Ctrl-C: a reader waiting for the hand-over goes on
-            with self._lock:
-                self._flushing = False
-                self._handed_over.notify_all()
-        if end is not None:
-            self._the_queue().put_end(end)
+        finally:
+            if not handed_over:  # close() or Ctrl-C: a reader waiting for the hand-over goes on
+                with self._lock:
+                    self._end_flush()
+            if end is not None:
+                self._the_queue().put_end(end)
+
+    def _end_flush(self) -> bool:
+        """Under the lock: the hand-over is over; tell a reader waiting for it."""
+        self._flushing = False
+        self._handed_over.notify_all()
+        return True
 
     def wait_for_the_backlog(self) -> None:
         """Block while a first subscriber is still being handed the events queued before it

@@ -205,18 +205,21 @@ def backoff(error: SSEError, state: AttemptState) -> float:
     retry = state.retry
     retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
     if retry_after is not None:
-        return min(retry_after, retry.max_delay)
+        return min(retry_after, retry.max_delay, _LONGEST_WAIT)
     server_delay = None
     if state.server_retry is not None:  # (no float holds a number of over 308 digits)
         server_delay = min(state.server_retry, _LONGEST_SERVER_RETRY) / 1000.0
-    return retry.backoff_time(
+    wait = retry.backoff_time(
         state.attempts, server_delay=server_delay, random=lambda: state.random
     )
+    return min(wait, _LONGEST_WAIT)
 
 
-#: A server's ``retry:`` past this (in ms, some 31 years) waits as long: max_delay caps it,
-#: and no thread can wait past threading.TIMEOUT_MAX (about 292 years on Linux).
+#: A server's ``retry:`` past this (in ms, some 31 years) waits as long: max_delay caps it.
 _LONGEST_SERVER_RETRY = 10**12
+#: The longest wait, in seconds (some 31 years): with max_delay=inf, backoff and Retry-After
+#: could pass threading.TIMEOUT_MAX (about 292 years on Linux), which no thread can wait.
+_LONGEST_WAIT = 10.0**9
 
 
 def _closed_error(state: AttemptState) -> ConnectError:

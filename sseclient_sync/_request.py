@@ -93,23 +93,36 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
 
 
 def _last_event_id(last_event_id: Optional[str]) -> dict[str, Any]:
-    return {"Last-Event-ID": header_value(last_event_id)} if last_event_id else {}
+    """The Last-Event-ID layer: nothing while no id is known; once one is, the header, or
+    none at all (None: the caller's goes too) when it is empty, as the spec sends it."""
+    if last_event_id is None:
+        return {}
+    value = header_value(last_event_id)
+    return {"Last-Event-ID": value or None}
+
+
+#: What requests refuses at the start of a header value, and fetch() strips (spaces, tabs).
+_AROUND_A_VALUE = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def header_value(text: str) -> Union[str, bytes]:
     """A header value as the spec sends it: the UTF-8 bytes (http.client would encode a str
-    as Latin-1), without whitespace around it, which requests refuses before a value and
-    fetch() strips (``id:  7`` is the id " 7": a browser resumes from "7")."""
-    text = text.strip()
+    as Latin-1), without the ASCII whitespace around it that requests refuses before a value
+    and fetch() strips (``id:  7`` is the id " 7": a browser resumes from "7")."""
+    text = text.strip(_AROUND_A_VALUE)
     return text if text.isascii() else text.encode("utf-8")
 
 
 def _merged(*layers: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """The headers of ``layers``, each overriding the ones before it, names in any case."""
+    """The headers of ``layers``, each overriding the ones before it, names in any case; a
+    value of None takes the header out."""
     merged: dict[str, tuple[str, Any]] = {}
     for layer in layers:
         for name, value in (layer or {}).items():
-            merged[name.lower()] = (name, value)
+            if value is None:
+                merged.pop(name.lower(), None)
+            else:
+                merged[name.lower()] = (name, value)
     return dict(merged.values())
 
 

@@ -3,6 +3,7 @@ thread where back-pressure is the point."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -306,6 +307,28 @@ def test_a_ctrl_c_in_a_first_subscriber_ends_its_hand_over() -> None:
     waiter.start()
     waiter.join(WAIT)
     assert not waiter.is_alive()
+
+
+def test_a_first_subscriber_gets_every_event_while_the_reader_delivers_during_its_hand_over(
+) -> None:
+    # The hand-over's last step (nothing left) and its end are one locked step: a batch the
+    # reader parks between the two would never be handed over.
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(200):
+            sink = dispatcher()
+            sink.deliver(batch(1))
+            got: list[str] = []
+            producer = threading.Thread(
+                target=lambda sink=sink: [sink.deliver(batch(1, start=n)) for n in range(1, 40)]
+            )
+            producer.start()
+            sink.subscribe("message", lambda event, got=got: got.append(event.data))
+            producer.join(WAIT)
+            assert got == [str(n) for n in range(40)]
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:

@@ -66,6 +66,8 @@ def test_the_latest_id_overrides_the_callers_and_the_resume_hooks_header_overrid
         "Cache-Control": "no-cache",
         "Last-Event-Id": "offset-7",
     }
+    # The server reset the id ("id:" alone): no header at all, the caller's neither.
+    assert "last-event-id" not in lowered(request(last_id="", headers=mine).headers)
     options = build_options(URL, {"headers": mine})
     assert poll_request(options, URL, None).headers == {**mine, "Accept": "application/json"}
     assert lowered(poll_request(options, URL, "9").headers)["last-event-id"] == "9"
@@ -78,7 +80,10 @@ def test_an_id_with_spaces_or_tabs_around_it_is_sent_without_them() -> None:
     assert request(last_id="\t7 \t").headers["Last-Event-ID"] == "7"
     assert request(last_id="\x0c\x1f7").headers["Last-Event-ID"] == "7"  # requests refuses them
     assert request(last_id=" é").headers["Last-Event-ID"] == "é".encode()
-    assert request(last_id="  ").headers["Last-Event-ID"] == ""
+    assert "Last-Event-ID" not in request(last_id="  ").headers  # nothing left: as ""
+    # Only that ASCII whitespace: what follows is the id, sent as UTF-8.
+    assert request(last_id="x\u3000").headers["Last-Event-ID"] == "x\u3000".encode()
+    assert request(last_id="\xa0y").headers["Last-Event-ID"] == "\xa0y".encode()
     assert poll_request(build_options(URL, {}), URL, " 9").headers["Last-Event-ID"] == "9"
 
 
