@@ -308,6 +308,13 @@ def test_polling_follows_the_last_event_id_of_the_stream(server: SSEServer) -> N
     assert [p.headers.get("Last-Event-ID") for p in poll_requests(server)[:2]] == ["2", "3"]
 
 
+def polling(manager: ConnectionManager, server: SSEServer, **options: Any) -> Connection:
+    """A connection whose stream is gone (a 404), polling /poll from the start."""
+    server.route("/stream", Reply(status=404, body="gone", framing="length"))
+    given = {"retry": 0, "poll_interval": 0.02, **options}
+    return manager.create(server.url_for("/stream"), poll_url=server.url_for("/poll"), **given)
+
+
 def test_fail_during_polling_is_resumed_when_should_retry_accepts_it(server: SSEServer) -> None:
     # As on a stream: the in-stream error goes to on_error and the next poll comes.
     server.route("/stream", Reply(status=404, body="gone", framing="length"))
@@ -338,24 +345,16 @@ def test_fail_during_polling_is_resumed_when_should_retry_accepts_it(server: SSE
 
 
 def test_polling_counts_the_bytes_of_its_answers(server: SSEServer) -> None:
-    server.route("/stream", Reply(status=404, body="gone", framing="length"))
     answer = json.dumps({"events": [{"id": "1", "data": "a"}]})
     server.route("/poll", [json_reply(answer), poll_reply(), poll_reply(), poll_reply()])
     with ConnectionManager() as manager:
-        conn = manager.create(
-            server.url_for("/stream"),
-            retry=0,
-            poll_url=server.url_for("/poll"),
-            poll_interval=0.02,
-            on_message=lambda event: None,
-        )
+        conn = polling(manager, server, on_message=lambda event: None)
         wait_until(lambda: len(poll_requests(server)) >= 2, "two polls")
         assert conn.stats().messages_received == 1
         assert conn.stats().bytes_received >= len(answer)
 
 
 def test_reconnect_during_a_poll_reports_nothing_and_polls_again(server: SSEServer) -> None:
-    server.route("/stream", Reply(status=404, body="gone", framing="length"))
     held = Reply(
         headers={"Content-Type": "application/json"},
         body=[Pause(WAIT), '{"events": []}'],
@@ -365,10 +364,9 @@ def test_reconnect_during_a_poll_reports_nothing_and_polls_again(server: SSEServ
     errors: list[BaseException] = []
     messages: list[str] = []
     with ConnectionManager() as manager:
-        conn = manager.create(
-            server.url_for("/stream"),
-            retry=0,
-            poll_url=server.url_for("/poll"),
+        conn = polling(
+            manager,
+            server,
             poll_interval=WAIT,
             on_message=lambda event: messages.append(event.data),
             on_error=errors.append,
@@ -399,18 +397,12 @@ def test_a_relative_poll_url_is_relative_to_the_streams(server: SSEServer) -> No
 def test_a_poll_answer_with_an_event_past_max_event_size_fails_after_the_events_before_it(
     server: SSEServer,
 ) -> None:
-    server.route("/stream", Reply(status=404, body="gone", framing="length"))
     big = {"id": "2", "data": "x" * 5000}
     server.route("/poll", [poll_reply({"id": "1", "data": "a"}, big, {"id": "3", "data": "c"})])
     messages: list[str] = []
     with ConnectionManager() as manager:
-        conn = manager.create(
-            server.url_for("/stream"),
-            retry=0,
-            max_event_size=1000,
-            poll_url=server.url_for("/poll"),
-            poll_interval=0.02,
-            on_message=lambda event: messages.append(event.data),
+        conn = polling(
+            manager, server, max_event_size=1000, on_message=lambda e: messages.append(e.data)
         )
         assert conn.wait(WAIT) is Status.FAILED
     assert messages == ["a"]
@@ -445,17 +437,11 @@ def test_a_poll_whose_session_header_cannot_be_encoded_is_reported_not_a_dead_re
 
 
 def test_a_failing_poll_after_reconnect_is_reported(server: SSEServer) -> None:
-    server.route("/stream", Reply(status=404, body="gone", framing="length"))
     server.route("/poll", [poll_reply({"id": "1", "data": "a"}), json_reply("oops", status=500)])
     errors: list[BaseException] = []
     with ConnectionManager() as manager:
-        conn = manager.create(
-            server.url_for("/stream"),
-            retry=0,
-            poll_url=server.url_for("/poll"),
-            poll_interval=WAIT,
-            on_message=lambda event: None,
-            on_error=errors.append,
+        conn = polling(
+            manager, server, poll_interval=WAIT, on_message=lambda e: None, on_error=errors.append
         )
         wait_until(lambda: conn.stats().messages_received == 1, "the first poll's event")
         reported = len(errors)
