@@ -70,7 +70,7 @@ class Connection:
             on_status=options.on_status,
         )
         parser = SSEParser(
-            last_event_id=options.last_event_id, max_event_size=options.max_event_size
+            last_event_id=options.last_event_id or None, max_event_size=options.max_event_size
         )
         method = normalise_method(options.method)
         self._reader = Reader(

@@ -358,7 +358,7 @@ class Dispatcher:
             if not handed_over:  # close() or Ctrl-C: a reader waiting for the hand-over goes on
                 with self._lock:
                     self._end_flush()
-            if end is not None:
+            if end is not None and not self._stop.is_set():  # close() puts it back itself
                 self._the_queue().put_end(end)
 
     def _end_flush(self) -> bool:

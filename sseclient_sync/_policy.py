@@ -217,9 +217,9 @@ def backoff(error: SSEError, state: AttemptState) -> float:
 
 #: A server's ``retry:`` past this (in ms, some 31 years) waits as long: max_delay caps it.
 _LONGEST_SERVER_RETRY = 10**12
-#: The longest wait, in seconds (some 31 years): with max_delay=inf, backoff and Retry-After
-#: could pass threading.TIMEOUT_MAX (about 292 years on Linux), which no thread can wait.
-_LONGEST_WAIT = 10.0**9
+#: The longest wait, in seconds (46 days): with max_delay=inf, backoff and Retry-After could
+#: pass threading.TIMEOUT_MAX, which no thread can wait (4,294,967 s on Windows).
+_LONGEST_WAIT = 4.0e6
 
 
 def _closed_error(state: AttemptState) -> ConnectError:

@@ -114,15 +114,12 @@ def header_value(text: str) -> Union[str, bytes]:
 
 
 def _merged(*layers: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """The headers of ``layers``, each overriding the ones before it, names in any case; a
-    value of None takes the header out."""
+    """The headers of ``layers``, each overriding the ones before it, names in any case. A
+    value of None stays: requests then sends no such header, not even the session's."""
     merged: dict[str, tuple[str, Any]] = {}
     for layer in layers:
         for name, value in (layer or {}).items():
-            if value is None:
-                merged.pop(name.lower(), None)
-            else:
-                merged[name.lower()] = (name, value)
+            merged[name.lower()] = (name, value)
     return dict(merged.values())
 
 

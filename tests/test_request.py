@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from support import WAIT
 
 from sseclient_sync import (
@@ -42,7 +43,7 @@ def test_the_sse_headers_and_the_callers_over_them() -> None:
 def test_last_event_id_is_sent_as_utf8_bytes_when_not_ascii() -> None:
     assert request(last_id="41").headers["Last-Event-ID"] == "41"
     assert request(last_id="é").headers["Last-Event-ID"] == "é".encode()
-    assert "Last-Event-ID" not in request(last_id="").headers
+    assert request(last_id="").headers["Last-Event-ID"] is None  # no header: requests drops it
 
 
 def lowered(headers: Any) -> dict[str, Any]:
@@ -66,8 +67,9 @@ def test_the_latest_id_overrides_the_callers_and_the_resume_hooks_header_overrid
         "Cache-Control": "no-cache",
         "Last-Event-Id": "offset-7",
     }
-    # The server reset the id ("id:" alone): no header at all, the caller's neither.
-    assert "last-event-id" not in lowered(request(last_id="", headers=mine).headers)
+    # The server reset the id ("id:" alone): no header at all, the caller's neither (None:
+    # requests leaves out a session's too).
+    assert lowered(request(last_id="", headers=mine).headers)["last-event-id"] is None
     options = build_options(URL, {"headers": mine})
     assert poll_request(options, URL, None).headers == {**mine, "Accept": "application/json"}
     assert lowered(poll_request(options, URL, "9").headers)["last-event-id"] == "9"
@@ -80,7 +82,7 @@ def test_an_id_with_spaces_or_tabs_around_it_is_sent_without_them() -> None:
     assert request(last_id="\t7 \t").headers["Last-Event-ID"] == "7"
     assert request(last_id="\x0c\x1f7").headers["Last-Event-ID"] == "7"  # requests refuses them
     assert request(last_id=" é").headers["Last-Event-ID"] == "é".encode()
-    assert "Last-Event-ID" not in request(last_id="  ").headers  # nothing left: as ""
+    assert request(last_id="  ").headers["Last-Event-ID"] is None  # nothing left: as ""
     # Only that ASCII whitespace: what follows is the id, sent as UTF-8.
     assert request(last_id="x\u3000").headers["Last-Event-ID"] == "x\u3000".encode()
     assert request(last_id="\xa0y").headers["Last-Event-ID"] == "\xa0y".encode()
@@ -101,6 +103,33 @@ def test_a_stream_whose_id_starts_with_a_space_resumes_from_it(server: SSEServer
         assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b"]
         assert conn.status is Status.COMPLETED
     assert server.requests[1].headers["last-event-id"] == "7"
+
+
+@pytest.mark.parametrize("where", ["headers", "session"])
+def test_after_the_server_resets_the_id_no_last_event_id_goes_not_the_callers_either(
+    server: SSEServer, where: str
+) -> None:
+    server.route(
+        "/s",
+        [
+            Reply(body=[b"id: 5\ndata: a\n\nid:\ndata: b\n\n", Drop()]),
+            Reply(body=sse(Event(data="c"))),
+            Reply(status=204),
+        ],
+    )
+    session = requests.Session()
+    options: dict[str, Any] = {"headers": {"Last-Event-ID": "old"}}
+    if where == "session":
+        session.headers["Last-Event-ID"] = "old"
+        options = {}
+    try:
+        with ConnectionManager(session=session, retry=Retry(max_attempts=3, delay=0.001)) as m:
+            conn = m.create(server.url_for("/s"), last_event_id="", **options)
+            assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b", "c"]
+    finally:
+        session.close()
+    sent = [request.headers.get("last-event-id") for request in server.requests[:2]]
+    assert sent == ["old", None]  # an empty last_event_id= is no id: the caller's goes first
 
 
 def test_resume_overrides_merge_params_and_headers_and_replace_the_body() -> None:
