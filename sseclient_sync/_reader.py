@@ -93,7 +93,9 @@ class Lifecycle:
         self.stop = stop  # close() began: every loop and wait checks it
         self.opened = Latch()  # first OPEN, or the end
         self.ended = Latch()
-        self.was_open = False  # a stream was open once (then wait_open() never raises)
+        # A stream was open once, or polling began: then wait_open() never raises (and the
+        # policy, which polling never asks again, words a drop as a broken-off stream).
+        self.was_open = False
         self.error: Optional[BaseException] = None
         self.runtime = runtime
         self.reconnect_count = 0
@@ -529,6 +531,7 @@ class _Polling:
         options, life = reader.options, reader.life
         assert options.poll_url is not None
         life.set_status(Status.POLLING)
+        life.was_open = True  # create() returns once polling began, whatever the first poll
         life.opened.set()
         while not life.stop.is_set():
             ending = self._once(options.poll_url)

@@ -450,6 +450,19 @@ def test_a_failing_poll_after_reconnect_is_reported(server: SSEServer) -> None:
         assert isinstance(errors[-1], HTTPStatusError)
 
 
+def test_create_returns_once_polling_began_even_if_the_first_poll_ends_it(
+    server: SSEServer,
+) -> None:
+    # The first poll can fail the connection before create() looks: it returns all the same,
+    # as it does for a stream that opened and then failed.
+    server.route("/poll", poll_reply({"id": "1", "data": "x" * 50}))
+    with ConnectionManager() as manager:
+        for _ in range(20):
+            conn = polling(manager, server, max_event_size=10)
+            assert conn.wait(WAIT) is Status.FAILED
+            assert isinstance(conn.error, EventTooLarge)
+
+
 def test_closing_the_manager_stops_polling(server: SSEServer) -> None:
     server.route("/stream", Reply(status=503, body="down", framing="length"))
     server.route("/poll", poll_reply())
