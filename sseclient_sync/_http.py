@@ -194,6 +194,16 @@ class _Session(requests.Session):
         return found
 
 
+def _unencodable(what: str, url: str, error: UnicodeEncodeError, *, final: bool) -> ConnectError:
+    return ConnectError(
+        f"could not send {what} to {url}: a header cannot be encoded ({error.reason}); pass "
+        "non-Latin-1 header values as bytes",
+        url=url,
+        request_sent=False,
+        final=final,
+    )
+
+
 def _merge_proxies(given: Optional[Mapping[str, Any]], own: Optional[Mapping[str, Any]]) -> Any:
     """requests' merge_setting for two dicts of proxies: the given ones over the session's,
     without the keys whose value is None."""
@@ -293,13 +303,7 @@ class RequestsTransport:
                 ) from error
             raise translate_request_error(error, request.url, timeout, read_timeout) from error
         except UnicodeEncodeError as error:  # a header of the session's own, past Latin-1
-            raise ConnectError(
-                f"could not send the request to {request.url}: a header cannot be encoded "
-                f"({error.reason}); pass non-Latin-1 header values as bytes",
-                url=request.url,
-                request_sent=False,
-                final=True,
-            ) from error
+            raise _unencodable("the request", request.url, error, final=True) from error
         except OSError as error:  # requests checks verify= and cert= files before sending
             raise ConnectError(
                 f"could not send the request to {request.url}: {error}; check the paths given "
@@ -347,13 +351,8 @@ class RequestsTransport:
                 return response.content
             finally:
                 response.close()
-        except UnicodeEncodeError as error:  # a header of the session's own, past Latin-1
-            raise ConnectError(
-                f"could not send the poll to {url}: a header cannot be encoded ({error.reason}); "
-                "pass non-Latin-1 header values as bytes",
-                url=url,
-                request_sent=False,
-            ) from error
+        except UnicodeEncodeError as error:
+            raise _unencodable("the poll", url, error, final=False) from error
         except requests.exceptions.RequestException as error:
             if self._aborted:
                 raise ConnectError(f"the poll of {url} was interrupted", url=url) from error

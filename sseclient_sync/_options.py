@@ -219,7 +219,7 @@ def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
                 "value must not start with whitespace nor hold CR, LF or NUL, and a name must "
                 "not be empty or hold ':'; send one header per key, without line breaks"
             )
-        if not key.isascii() or not (text.isascii() or _is_latin1(text)):
+        if not key.isascii() or not _is_latin1(text):
             raise ValueError(
                 f"{where} holds a header that cannot be sent, {key!r}: {value!r}: HTTP sends "
                 "a name as ASCII and a str value as Latin-1, which have no such character; "
