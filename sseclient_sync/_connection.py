@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ._dispatch import Dispatcher, Latch, wait_in_slices
 from ._http import RequestsTransport
@@ -22,7 +22,7 @@ from ._parser import SSEParser
 from ._reader import Lifecycle, Reader, Supervisor, in_a_reader_thread
 from ._transport import Transport
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "close_together"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,10 @@ class Connection:
         and twice (the second call does nothing). Events not yet iterated are discarded. From
         a callback it does not wait for the reader thread, which ends once its callback
         returns."""
+        self._close(time.monotonic() + CLOSE_JOIN_TIMEOUT)
+
+    def _close(self, deadline: float) -> None:
+        """close(), waiting for the reader until ``deadline`` at the most."""
         life, reader = self._life, self._reader
         current = threading.current_thread()
         with life.lock:
@@ -169,9 +173,7 @@ class Connection:
             if current is not closer and current is not thread:
                 life.ended.wait(CLOSE_JOIN_TIMEOUT + 1.0)
             return
-        life.stop.set()
-        reader.wake.set()
-        reader.interrupt()
+        self._stop_soon()
         self._dispatcher.discard()
         if thread is not None and thread is not current and in_a_reader_thread():
             # From another connection's callback, no join: two readers closing each other's
@@ -180,34 +182,44 @@ class Connection:
             # come before its request has a socket).
             threading.Thread(
                 target=self._join_interrupting,
-                args=(thread,),
+                args=(thread, deadline),
                 name=f"{thread.name}-closer",
                 daemon=True,
             ).start()
-        elif thread is not None and thread is not current:
-            self._join_interrupting(thread)
-            if thread.is_alive():
-                log.warning(
-                    "the reader of %s is still inside a callback %.1fs after close(); it stops "
-                    "when that callback returns",
-                    self.url,
-                    CLOSE_JOIN_TIMEOUT,
-                )
+        elif (
+            thread is not None
+            and thread is not current
+            and self._join_interrupting(thread, deadline)
+            and thread.is_alive()
+        ):
+            log.warning(
+                "the reader of %s is still inside a callback %.1fs after close(); it stops "
+                "when that callback returns",
+                self.url,
+                CLOSE_JOIN_TIMEOUT,
+            )
         reader.finish(Status.CLOSED, None)
         self._dispatcher.discard()
         if thread is None or not thread.is_alive():
             reader.transport.close()
 
-    def _join_interrupting(self, thread: threading.Thread) -> None:
-        """Join the reader, interrupting its I/O again while it runs: the first interrupt can
-        come just before the reader starts a request (the transport then forgets it) or while
-        the request is still connecting (there is no socket to shut down yet)."""
-        deadline = time.monotonic() + CLOSE_JOIN_TIMEOUT
+    def _stop_soon(self) -> None:
+        """Tell the reader to stop, without waiting for it (close() waits)."""
+        self._life.stop.set()
+        self._reader.wake.set()
+        self._reader.interrupt()
+
+    def _join_interrupting(self, thread: threading.Thread, deadline: float) -> bool:
+        """Join the reader until ``deadline``, interrupting its I/O again while it runs: the
+        first interrupt can come just before the reader starts a request (the transport then
+        forgets it). False, at once, when the reader is in a request no interrupt reaches (a
+        session of the caller's own): it ends when the headers arrive or ``timeout`` passes."""
         while True:
             thread.join(min(_REINTERRUPT_INTERVAL, max(0.0, deadline - time.monotonic())))
             if not thread.is_alive() or time.monotonic() >= deadline:
-                return
-            self._reader.interrupt()
+                return True
+            if not self._reader.interrupt():
+                return False
 
     # -- events -------------------------------------------------------------------------------
 
@@ -242,3 +254,14 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self._life.status.value} {self.url}>"
 
+
+def close_together(connections: Iterable[Connection]) -> None:
+    """Close ``connections``, telling every one to stop first: readers busy in callbacks are
+    then waited for together, in at most one close's wait, not one after another."""
+    connections = list(connections)
+    deadline = time.monotonic() + CLOSE_JOIN_TIMEOUT
+    for connection in connections:
+        if not connection.status.is_final:
+            connection._stop_soon()
+    for connection in connections:
+        connection._close(deadline)

@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, Mapping, Optional
@@ -29,10 +30,12 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import requests
 import requests.adapters
 import urllib3
+import urllib3.connection
 import urllib3.exceptions
 from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.connection import allowed_gai_family
 
 from ._chunked import ChunkedDecoder, ChunkedError
 from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
@@ -92,12 +95,92 @@ class _NotesConnections:
         return connection
 
 
-class _NotingHTTPPool(_NotesConnections, HTTPConnectionPool):
+class _ShowsItsSocket:
+    """Mixed into a urllib3 connection: while it connects (TCP, a proxy's tunnel, the TLS
+    handshake) the requesting thread's transport holds a socket it can shut down. urllib3
+    exposes the socket only once TCP has connected, and TLS detaches the one it wraps; a
+    duplicate of it reaches the same connection for the handshake."""
+
+    def _new_conn(self) -> socket.socket:
+        transport = _in_flight.transport
+        if transport is None:
+            return super()._new_conn()  # type: ignore[misc, no-any-return]
+        connection: Any = self
+        try:
+            sock = _connect_socket(connection, transport)
+        except socket.gaierror as error:
+            raise urllib3.exceptions.NameResolutionError(
+                connection.host, connection, error
+            ) from error
+        except socket.timeout as error:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"Connection to {connection.host} timed out (timeout={connection.timeout})"
+            ) from error
+        except OSError as error:
+            raise urllib3.exceptions.NewConnectionError(
+                connection, f"Failed to establish a new connection: {error}"
+            ) from error
+        sys.audit("http.client.connect", self, connection.host, connection.port)
+        if isinstance(self, urllib3.connection.HTTPSConnection):
+            transport.note_socket(sock.dup(), owned=True)
+        return sock
+
+    def connect(self) -> None:
+        transport = _in_flight.transport
+        try:
+            super().connect()  # type: ignore[misc]
+        except socket.timeout as error:
+            # In a proxy's tunnel or the TLS handshake: urllib3 would call it a read timeout,
+            # which says the request may have reached the server.
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"timed out while connecting (timeout={getattr(self, 'timeout', None)})"
+            ) from error
+        finally:
+            if transport is not None:
+                transport.note_socket(None)
+
+
+def _connect_socket(connection: Any, transport: RequestsTransport) -> socket.socket:
+    """urllib3's create_connection, with each socket shown to ``transport`` before it
+    connects."""
+    host: str = connection._dns_host
+    host = host.strip("[]") if host.startswith("[") else host
+    timeout = connection.timeout
+    failure: Optional[OSError] = None
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, connection.port, allowed_gai_family(), socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in connection.socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is None or isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if connection.source_address:
+                sock.bind(connection.source_address)
+            transport.note_socket(sock)
+            sock.connect(address)
+            return sock
+        except OSError as error:
+            failure = error
+            sock.close()
+    raise failure if failure is not None else OSError("getaddrinfo returned no address")
+
+
+class _HTTPConnection(_ShowsItsSocket, urllib3.connection.HTTPConnection):
     pass
+
+
+class _HTTPSConnection(_ShowsItsSocket, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _NotingHTTPPool(_NotesConnections, HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
 
 
 class _NotingHTTPSPool(_NotesConnections, HTTPSConnectionPool):
-    pass
+    ConnectionCls = _HTTPSConnection
 
 
 _NOTING_POOLS = {"http": _NotingHTTPPool, "https": _NotingHTTPSPool}
@@ -250,6 +333,9 @@ class RequestsTransport:
         self.session = session if session is not None else new_session()
         self._lock = threading.Lock()
         self._opening: Any = None  # the urllib3 connection of a request waiting for headers
+        self._connecting: Optional[socket.socket] = None  # its socket while it connects
+        self._owns_connecting = False  # a duplicate to close once connected
+        self._sending_to: Optional[str] = None  # the URL of the request in flight
         self._aborted = False
 
     def open(
@@ -257,13 +343,14 @@ class RequestsTransport:
     ) -> Optional[Stream]:
         with self._lock:
             self._aborted = False
+            self._sending_to = request.url
         _in_flight.transport = self
         try:
             response = self._send(request, timeout, read_timeout)
         finally:
             _in_flight.transport = None
             with self._lock:
-                self._opening = None
+                self._opening = self._sending_to = None
                 aborted = self._aborted
         if aborted:
             response.close()
@@ -320,17 +407,39 @@ class RequestsTransport:
         if aborted:
             _shutdown_socket(getattr(connection, "sock", None))
 
-    def abort(self) -> None:
+    def note_socket(self, sock: Optional[socket.socket], owned: bool = False) -> None:
+        """Called in the requesting thread with the socket of a connection being made (None
+        once it is made). An ``owned`` socket is a duplicate, closed when the next is noted."""
+        with self._lock:
+            if self._owns_connecting and self._connecting is not None:
+                self._connecting.close()
+            self._connecting, self._owns_connecting = sock, owned
+            if self._aborted:
+                _shutdown_socket(sock)
+
+    def abort(self) -> bool:
         with self._lock:
             self._aborted = True
             connection = self._opening
+            _shutdown_socket(self._connecting)
+            sending_to = self._sending_to
         if connection is not None:
             _shutdown_socket(getattr(connection, "sock", None))
+        return sending_to is None or self._reaches(sending_to)
+
+    def _reaches(self, url: str) -> bool:
+        """Whether the session's adapter for ``url`` lets abort() cut its requests short (a
+        session of the caller's own has adapters of its own)."""
+        try:
+            return isinstance(self.session.get_adapter(url), InterruptibleAdapter)
+        except requests.exceptions.InvalidSchema:
+            return True
 
     def poll(self, request: Request, timeout: float) -> bytes:
         url = request.url
         with self._lock:
             self._aborted = False
+            self._sending_to = url
         # Registered for the whole exchange, body included, so abort() can cut it short.
         _in_flight.transport = self
         try:
@@ -369,7 +478,7 @@ class RequestsTransport:
         finally:
             _in_flight.transport = None
             with self._lock:
-                self._opening = None
+                self._opening = self._sending_to = None
 
     def close(self) -> None:
         if self._owns_session:
@@ -508,6 +617,14 @@ def translate_request_error(
             request_sent=False,
         )
     if isinstance(error, requests.exceptions.ProxyError):
+        if _tunnel_refusal(error).startswith("407"):  # no retry brings credentials
+            return ConnectError(
+                f"the proxy for {url} asks for credentials (407 Proxy Authentication "
+                "Required); give them in the proxy URL: http://user:password@host:port",
+                url=url,
+                request_sent=False,
+                final=True,
+            )
         return ConnectError(
             f"the proxy for {url} failed: {reason}; check proxies= and the HTTP(S)_PROXY "
             "environment variables",
@@ -562,6 +679,19 @@ def _refusal(error: requests.exceptions.RequestException) -> str:
     if isinstance(error, requests.exceptions.InvalidSchema):
         return f"requests cannot send it ({text}); use an http:// or https:// URL"
     return f"the URL is not valid ({text}); check its host and its port (1 to 65535)"
+
+
+def _tunnel_refusal(error: BaseException) -> str:
+    """The status a proxy answered a CONNECT with ("407 Proxy Authentication Required"), or
+    "" (http.client says it only in an OSError's text)."""
+    for cause in _causes(error):
+        text = str(cause)
+        if isinstance(cause, OSError) and text.startswith(_TUNNEL_FAILED):
+            return text[len(_TUNNEL_FAILED) :].strip()
+    return ""
+
+
+_TUNNEL_FAILED = "Tunnel connection failed:"
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -627,6 +757,11 @@ def describe_error(error: BaseException) -> str:
             return "the compressed body could not be decoded"
         if isinstance(cause, urllib3.exceptions.ProtocolError):
             return "the connection was broken mid-body"
+        if isinstance(cause, (urllib3.exceptions.ConnectTimeoutError, socket.timeout)):
+            return "timed out"
+    refusal = _tunnel_refusal(error)
+    if refusal:
+        return f"it answered the tunnel request (CONNECT) with {refusal}"
     return type(error).__name__
 
 

@@ -15,7 +15,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin
 
-from ._connection import Connection
+from ._connection import Connection, close_together
 from ._http import check_session, new_session
 from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options
 from ._transport import Transport
@@ -62,7 +62,8 @@ class ConnectionManager:
         self._runtime = _runtime
         if "session" in default_options:
             raise TypeError("pass the manager's session as ConnectionManager(session=...)")
-        build_options("http://defaults.invalid/", default_options)  # fail early on a bad default
+        # Fail early on a bad default (a relative poll_url is joined to each stream's URL).
+        build_options(_PLACEHOLDER_URL, _with_poll_url_joined(_PLACEHOLDER_URL, default_options))
         check_session(session)
         self.base_url = base_url
         self._defaults = dict(default_options)
@@ -80,9 +81,7 @@ class ConnectionManager:
         if merged.get("session") is None:
             merged["session"] = self._shared_session()
         full_url = urljoin(self.base_url, url) if self.base_url else url
-        if isinstance(merged.get("poll_url"), str) and isinstance(full_url, str):
-            merged["poll_url"] = urljoin(full_url, merged["poll_url"])  # relative to the stream
-        checked = build_options(full_url, merged)
+        checked = build_options(full_url, _with_poll_url_joined(full_url, merged))
         connection = Connection(
             full_url,
             checked,
@@ -111,9 +110,9 @@ class ConnectionManager:
         connection.close()
 
     def close_all(self) -> None:
-        """Close every live connection of this manager."""
-        for connection in self.all():
-            connection.close()
+        """Close every live connection of this manager. All are told to stop first, so that
+        readers busy in callbacks are waited for together, not one after another."""
+        close_together(self.all())
 
     def is_open(self, connection: Connection) -> bool:
         """True while the connection's stream is open and delivering."""
@@ -168,6 +167,17 @@ class ConnectionManager:
         connection.restart_reader(cause)
 
 
+_PLACEHOLDER_URL = "http://defaults.invalid/"
+
+
+def _with_poll_url_joined(url: object, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with a relative ``poll_url`` joined to the stream's ``url``."""
+    poll_url = options.get("poll_url")
+    if isinstance(poll_url, str) and isinstance(url, str):
+        return {**options, "poll_url": urljoin(url, poll_url)}
+    return options
+
+
 _default_manager: Optional[ConnectionManager] = None
 _default_lock = threading.Lock()
 
@@ -214,8 +224,7 @@ def get_sse_connection_count() -> int:
 @atexit.register
 def _close_everything_at_exit() -> None:
     # Reader threads are daemons, so nothing would hang; closing lets servers see a clean end.
-    for manager in list(_managers):
-        try:
-            manager.close_all()
-        except Exception:
-            log.debug("closing connections at exit failed", exc_info=True)
+    try:
+        close_together([c for manager in list(_managers) for c in manager.all()])
+    except Exception:
+        log.debug("closing connections at exit failed", exc_info=True)

@@ -507,13 +507,15 @@ class Reader:
             self.replays.filter(events, inherited, drop=False)
         return kept, None
 
-    def interrupt(self) -> None:
-        """From any thread: cut the current request or read short."""
+    def interrupt(self) -> bool:
+        """From any thread: cut the current request or read short. False when a request is
+        in flight that no interrupt reaches (see Transport.abort)."""
         with self.life.lock:
             stream = self.stream
-        self.transport.abort()
+        reached = self.transport.abort()
         if stream is not None:
             stream.abort()
+        return reached
 
 
 class _Polling:

@@ -50,8 +50,9 @@ class Transport(Protocol):
         server's way of saying: stop, do not reconnect). Raises ConnectError, HTTPStatusError or
         ContentTypeError."""
 
-    def abort(self) -> None:
-        """From any thread: interrupt an ``open`` in progress (waiting for headers)."""
+    def abort(self) -> bool:
+        """From any thread: interrupt an ``open`` or ``poll`` in progress. False when one is
+        in progress that no interrupt reaches (a session of the caller's own)."""
 
     def poll(self, request: Request, timeout: float) -> bytes:
         """Send ``request`` for the polling fallback; return the body of a 200 response.

@@ -156,8 +156,9 @@ class FakeTransport:
         assert item is None or isinstance(item, FakeStream)
         return item
 
-    def abort(self) -> None:
+    def abort(self) -> bool:
         self._released.set()
+        return True
 
     def poll(self, request: Request, timeout: float) -> bytes:
         with self._changed:

@@ -307,7 +307,7 @@ def test_a_calls_own_session_replaces_the_managers(server: SSEServer) -> None:
         ({"headers": {"X": "1\r\nY: 2"}}, ValueError, "headers"),
         ({"on_message": "print"}, TypeError, "on_message"),
         ({"queue_size": 0}, ValueError, "queue_size"),
-        ({"poll_url": "/relative"}, ValueError, "poll_url"),
+        ({"poll_url": "ftp://elsewhere/poll"}, ValueError, "poll_url"),
         ({"json": {"a": 1}, "data": "a=1"}, ValueError, "json"),
         ({"wait_open": 0}, TypeError, "wait_open"),
     ],
@@ -722,3 +722,40 @@ def test_the_interpreter_exits_promptly_with_a_connection_left_open(create: str)
         pytest.fail(f"the interpreter did not exit within 10 s: {expired.stderr!r}")
     assert done.stdout == "open\n", done.stderr
     assert done.returncode == 0, done.stderr
+
+
+def test_a_relative_poll_url_default_is_joined_to_each_streams_url(server: SSEServer) -> None:
+    server.route("/s", Reply(status=404))
+    server.route("/poll", Reply(body='{"events": [{"id": "1", "data": "polled"}]}'))
+    with ConnectionManager(server.url, poll_url="poll", retry=0, poll_interval=0.01) as manager:
+        conn = manager.create("/s")
+        assert next(iter(conn)).data == "polled"
+    assert [r.path for r in server.requests][:2] == ["/s", "/poll"]
+
+
+def test_close_all_waits_for_readers_busy_in_callbacks_together(server: SSEServer) -> None:
+    # Each close() waits up to 2 s for a reader inside a callback: one after another, three
+    # busy readers held close_all() (and interpreter exit) for 6 s.
+    server.route("/s", Reply(body=[wire(Event(data="x")), Silence()]))
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+
+    def busy(_event: Event) -> None:
+        inside.release()
+        release.wait(WAIT)
+
+    with ConnectionManager(retry=0) as manager:
+        for _ in range(3):
+            manager.create(server.url_for("/s"), on_message=busy)
+        for _ in range(3):
+            assert inside.acquire(timeout=WAIT)
+        started = time.monotonic()
+        manager.close_all()
+        took = time.monotonic() - started
+        release.set()
+    assert took < 4.0, took
+    assert manager.count() == 0
+    wait_until(
+        lambda: not any(t.name.startswith("sseclient-sync-") for t in threading.enumerate()),
+        "the readers to end once their callbacks returned",
+    )
