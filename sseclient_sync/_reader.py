@@ -127,18 +127,24 @@ class Lifecycle:
                 return
             self._finished = True
             self.error = error
-        self.set_status(status)
         call = self.dispatcher.call_user
-        if error is not None:
-            call(options.on_error, error)
-        if status is Status.COMPLETED:
-            call(options.on_complete, self.connection)
-        call(options.on_close, self.connection)
-        if self.supervisor is not None:
-            self.supervisor.ended(self.connection)  # first: count() is exact once wait() returns
-        self.opened.set()
-        self.ended.set()
-        self.dispatcher.end(error if status is Status.FAILED else None)
+        # Each step in a finally: past a callback's BaseException (SystemExit, say) on_close
+        # still runs and the end is still signalled, or the connection would never end.
+        try:
+            self.set_status(status)
+            if error is not None:
+                call(options.on_error, error)
+            if status is Status.COMPLETED:
+                call(options.on_complete, self.connection)
+        finally:
+            try:
+                call(options.on_close, self.connection)
+            finally:
+                if self.supervisor is not None:
+                    self.supervisor.ended(self.connection)  # first: count() exact after wait()
+                self.opened.set()
+                self.ended.set()
+                self.dispatcher.end(error if status is Status.FAILED else None)
 
     def stats(self) -> Stats:
         with self.lock:
@@ -304,6 +310,8 @@ class Reader:
         failure = self._apply_resume()
         if failure is not None:
             return failure
+        if stop.is_set():  # closed from the hook: no request, so no reconnect to count
+            return True
         with self.life.lock:
             self.life.reconnect_count += 1
         return None
@@ -372,6 +380,8 @@ class Reader:
                 return interrupted
             life.set_status(Status.OPEN)
             life.was_open = True
+            if life.stop.is_set():  # closed from on_status: on_close has run, on_open must not
+                return Ended.CLOSE
             self.dispatcher.call_user(self.options.on_open, life.connection)
             life.opened.set()
             ending = self._read(stream)

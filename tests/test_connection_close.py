@@ -25,7 +25,7 @@ from sseclient_sync import (
     close_sse_connection,
     create_sse_connection,
 )
-from sseclient_sync.testing import RecordedRequest, Reply, Silence, SSEServer, sse
+from sseclient_sync.testing import Drop, RecordedRequest, Reply, Silence, SSEServer, sse
 
 #: close() must return within this; a blocked read, header wait or backoff would take seconds.
 CLOSE_BOUND = 0.1
@@ -191,6 +191,62 @@ def test_close_from_inside_on_open(server: SSEServer, manager: ConnectionManager
     closer.check()
     assert seen == []
     check_closed(conn, errors, baseline)
+
+
+def test_close_from_on_status_as_the_stream_opens_calls_no_on_open_after_on_close(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="never")), Silence()]))
+    calls: list[str] = []
+
+    def on_status(conn: Connection, _old: Status, new: Status) -> None:
+        calls.append(new.value)
+        if new is Status.OPEN:
+            conn.close()
+
+    conn = manager.create(
+        server.url_for("/s"),
+        wait_open=False,
+        on_status=on_status,
+        on_open=lambda _c: calls.append("on_open"),
+        on_close=lambda _c: calls.append("on_close"),
+    )
+    assert conn.wait(WAIT) is Status.CLOSED
+    wait_until(lambda: not conn_reader_alive(conn), "the reader to end")
+    assert calls == ["open", "closed", "on_close"]
+
+
+def conn_reader_alive(conn: Connection) -> bool:
+    return any(t.name == f"sseclient-sync-{conn.id}" for t in threading.enumerate())
+
+
+def test_close_from_the_resume_hook_counts_no_reconnect(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a", id="1")), Drop()]))
+    conn = manager.create(server.url_for("/s"), resume=lambda c: c.close())
+    assert conn.wait(WAIT) is Status.CLOSED
+    wait_until(lambda: not conn_reader_alive(conn), "the reader to end")
+    assert len(server.requests) == 1
+    assert conn.stats().reconnect_count == 0
+
+
+@pytest.mark.parametrize("callback", ["on_complete", "on_close"])
+def test_a_final_callback_raising_systemexit_still_ends_the_connection(
+    server: SSEServer, manager: ConnectionManager, callback: str
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a"), Event(data="END"))]))
+    closed: list[Connection] = []
+
+    def exits(_conn: Connection) -> None:
+        raise SystemExit(0)
+
+    callbacks: dict[str, Any] = {"on_close": closed.append, callback: exits}
+    conn = manager.create(server.url_for("/s"), done=lambda e: e.data == "END", **callbacks)
+    assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
+    assert conn.wait(WAIT) is Status.COMPLETED
+    assert manager.count() == 0
+    assert closed == ([] if callback == "on_close" else [conn])
 
 
 def test_close_while_waiting_for_the_response_headers(
