@@ -122,8 +122,8 @@ class ReplayFilter:
         stream (an earlier stream's, once the next begins); with ``drop=False`` all of them,
         only remembered. ``inherited`` are the positions of the events whose block had no
         ``id:`` line (an inherited id is no identity). An empty id only resets the last event
-        ID; an id that restates the id of the event just before it (a relay writing every
-        event's id) is no replay either."""
+        ID; an id that restates the last id this stream set (a relay writing every event's
+        id) is no replay either."""
         # On the usual streams (every event with its own id, or none) only C loops run per
         # event. The ids are hashed when the next stream begins, and only the latest window
         # of them is kept. One call per read: this is every read's path.
@@ -153,7 +153,12 @@ class ReplayFilter:
             map(hash, filter(None, map(_event_id, events)))
         ):
             return self._drop_replays(events, inherited)  # sets _previous_id
-        self._previous_id = events[-1].id
+        if not inherited or inherited[-1] != len(events) - 1:
+            self._previous_id = events[-1].id
+        else:  # the last own id before the inherited tail, if this read has one
+            skip = set(inherited)
+            own = [e.id for index, e in enumerate(events) if index not in skip]
+            self._previous_id = own[-1] if own else self._previous_id
         return events
 
     def _drop_replays(self, events: list[Event], inherited: Sequence[int]) -> list[Event]:
@@ -163,12 +168,12 @@ class ReplayFilter:
         kept: list[Event] = []
         for index, event in enumerate(events):
             event_id = event.id
-            if (
-                index not in skip
-                and event_id
-                and event_id != previous
-                and hash(event_id) in earlier
-            ):
+            if index in skip:
+                # Its id is the last one set, maybe by an earlier stream: not this stream's
+                # previous event id, which only an id: line of this stream sets.
+                kept.append(event)
+                continue
+            if event_id and event_id != previous and hash(event_id) in earlier:
                 previous = event_id
                 continue
             previous = event_id

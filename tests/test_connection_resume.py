@@ -606,3 +606,21 @@ def test_the_chat_case_a_cut_post_answer_is_resumed_from_its_offset(
     assert len(server.requests) == 3  # done ended it: no request after the marker
     assert completed == [conn]
     assert conn.stats().messages_received == len(chat.tokens)  # the marker is not counted
+
+
+def test_a_replay_after_a_greeting_without_an_id_is_dropped(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    # The reconnect's answer opens with an event without an id: line (it carries the
+    # earlier stream's last id), then replays from the resume point inclusive.
+    server.route(
+        "/s",
+        [
+            Reply(body=[sse(*(Event(data=n, id=n) for n in "123")), Drop()]),
+            Reply(body=[sse(Event(data="hello"), Event(data="3", id="3")), Drop()]),
+            Reply(body=sse(Event(data="4", id="4"))),
+            Reply(status=204),
+        ],
+    )
+    conn = manager.create(server.url_for("/s"))
+    assert [event.data for event in conn.events(timeout=WAIT)] == ["1", "2", "3", "hello", "4"]

@@ -185,3 +185,28 @@ def test_memory_stays_small_over_many_long_streams() -> None:
     assert most < 64 * 1024, f"the dedup window held {most} bytes at most"
     # Making the window afresh takes more for a moment: the ids unpacked, the new dict.
     assert beginning < 160 * 1024, f"making the window took {beginning} bytes"
+
+
+def test_a_replay_after_an_event_that_inherited_an_earlier_streams_id_is_dropped() -> None:
+    # The new stream greets without an id: line (the greeting carries the earlier stream's
+    # last id, which this stream never set), then replays from the resume point inclusive.
+    for reads in ([[0, 1, 2]], [[0], [1, 2]], [[0, 1], [2]]):
+        replays = ReplayFilter()
+        replays.begin_stream()
+        fed(replays, "1", "2", "3")
+        replays.begin_stream()
+        stream = [Event(data="hello", id="3"), Event(data="d3", id="3"), Event(data="d4", id="4")]
+        delivered = []
+        for read in reads:
+            batch = [stream[index] for index in read]
+            delivered += datas(replays.filter(batch, [0] if read[0] == 0 else []))
+        assert delivered == ["hello", "d4"], reads
+
+
+def test_an_id_this_stream_set_is_restated_past_an_event_that_inherited_it() -> None:
+    replays = ReplayFilter()
+    replays.begin_stream()
+    fed(replays, "9")
+    replays.begin_stream()
+    batch = [Event(data=data, id="9") for data in ("replay", "inherits", "again")]
+    assert datas(replays.filter(batch, [1])) == ["inherits", "again"]
