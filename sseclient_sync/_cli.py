@@ -24,6 +24,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+_NO_JSON: Any = object()  # --json not given (--json null is None)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -32,7 +33,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args_list[:1] == ["demo"]:
         from ._demo import run_demo  # noqa: PLC0415 - loads the test server only for the demo
 
-        return run_demo(sys.stdout)
+        try:
+            return run_demo(sys.stdout)
+        except KeyboardInterrupt:  # the demo's with-blocks closed the connection and server
+            return EXIT_INTERRUPTED
     args = _parser().parse_args(args_list)
     return _stream(args, sys.stdout, sys.stderr)
 
@@ -55,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a request header; repeat for more",
     )
     body = parser.add_mutually_exclusive_group()
-    body.add_argument("--json", type=_json_body, metavar="BODY", help="a JSON request body")
+    body.add_argument(
+        "--json", type=_json_body, default=_NO_JSON, metavar="BODY", help="a JSON request body"
+    )
     body.add_argument("--data", metavar="BODY", help="a raw request body")
     parser.add_argument("--last-event-id", metavar="ID", help="resume after this event id")
     parser.add_argument(
@@ -97,16 +103,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     write_event = _json_line if args.format == "json" else _text_line
+    headers = _combined(args.header)
     options: dict[str, Any] = {
         "method": args.method.upper(),
-        "headers": dict(args.header) or None,
-        "json": args.json,
+        "headers": headers or None,
         "data": args.data,
         "last_event_id": args.last_event_id,
         "timeout": args.timeout,
         "read_timeout": args.read_timeout,
         "retry": args.retries,
     }
+    if args.json is None:  # --json null: json=None would send no body at all
+        options["data"] = "null"
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        options["headers"] = headers
+    elif args.json is not _NO_JSON:
+        options["json"] = args.json
     if args.done_data is not None:
         options["done"] = _data_equals(args.done_data)
     if args.verbose:
@@ -123,7 +136,7 @@ def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (| head): it stopped reading, as --max-events
-        _quiet(out)
+        quiet(out)
         return EXIT_OK
     except (SSEError, ValueError, TypeError) as error:
         err.write(f"sseclient-sync: error: {_one_line(error)}\n")
@@ -133,7 +146,17 @@ def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             connection.close()
 
 
-def _quiet(out: TextIO) -> None:
+def _combined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Repeated -H of one name (in any case) make one header, its values joined by commas,
+    as HTTP reads repeated header lines."""
+    combined: dict[str, str] = {}
+    for name, value in headers:
+        key = next((known for known in combined if known.lower() == name.lower()), name)
+        combined[key] = f"{combined[key]}, {value}" if key in combined else value
+    return combined
+
+
+def quiet(out: TextIO) -> None:
     """Point the process's stdout at /dev/null if ``out`` is it: the flush at exit would
     otherwise meet the closed pipe again and print a traceback."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TextIO, Union
 
+from ._cli import quiet
 from ._connection import Connection
 from ._manager import ConnectionManager
 from ._models import Event, Status
@@ -53,19 +54,28 @@ class _Printer:
         self._out = out
         self._lock = threading.Lock()
         self._mid_line = False
+        self._gone = False  # the reader of the output went away (| head)
 
     def token(self, text: str) -> None:
         with self._lock:
-            self._out.write(text)
-            self._out.flush()
+            self._write(text)
             self._mid_line = True
 
     def line(self, text: str) -> None:
         with self._lock:
             prefix = "\n" if self._mid_line else ""
-            self._out.write(f"{prefix}{text}\n")
-            self._out.flush()
+            self._write(f"{prefix}{text}\n")
             self._mid_line = False
+
+    def _write(self, text: str) -> None:
+        if self._gone:
+            return
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:  # the demo still runs to its end, quietly
+            self._gone = True
+            quiet(self._out)
 
 
 def run_demo(out: TextIO) -> int:

@@ -249,3 +249,60 @@ def test_subprocess_whose_reader_goes_away_exits_zero_quietly(server: SSEServer)
             assert process.stderr.read() == ""
         finally:
             process.kill()
+
+
+def test_json_null_is_sent_as_a_json_body(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # json=None means "no body" to requests: --json null must still send one.
+    server.route("/p", Reply(body=[sse(Event(data="ok"))]))
+    code, _, err = run(capsys, server.url_for("/p"), "-X", "POST", "--json", "null")
+    assert code == 0, err
+    assert server.requests[0].body == b"null"
+    assert server.requests[0].header("content-type") == "application/json"
+
+
+def test_a_repeated_header_sends_every_value(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="ok"))]))
+    code, _, err = run(
+        capsys,
+        server.url_for("/s"),
+        "--retries",
+        "0",
+        "-H",
+        "X-Tag: a",
+        "-H",
+        "x-tag: b",
+        "-H",
+        "X-Other: c",
+    )
+    assert code == 0, err
+    assert server.requests[0].header("x-tag") == "a, b"
+    assert server.requests[0].header("x-other") == "c"
+
+
+def test_subprocess_demo_whose_reader_goes_away_exits_zero_quietly() -> None:
+    # `python -m sseclient_sync demo | head -1`.
+    with _spawn("demo") as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            assert process.stdout.readline().startswith("demo: ")
+            process.stdout.close()
+            assert process.wait(timeout=15) == 0
+            assert process.stderr.read() == ""
+        finally:
+            process.kill()
+
+
+def test_subprocess_demo_ctrl_c_exits_130_without_a_traceback() -> None:
+    with _spawn("demo") as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            assert process.stdout.readline().startswith("demo: ")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=15) == 130
+            assert "Traceback" not in process.stderr.read()
+        finally:
+            process.kill()
