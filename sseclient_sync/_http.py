@@ -14,6 +14,7 @@ first wakes the blocked read at once (urllib3 >= 2.3).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import email.utils
 import http.client
 import io
@@ -582,6 +583,8 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates: HTTP dates are always GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -631,6 +634,13 @@ def translate_request_error(
             url=url,
             request_sent=False,
         )
+    if isinstance(error, requests.exceptions.TooManyRedirects):
+        return ConnectError(
+            f"{url} redirected more than {_MAX_REDIRECTS} times (a redirect loop): check the "
+            "URL, and whether the server expects a login or a cookie first",
+            url=url,
+            final=True,
+        )
     if isinstance(error, _REFUSED_REQUESTS):
         return ConnectError(
             f"could not send the request to {url}: {_refusal(error)}",
@@ -650,6 +660,8 @@ def translate_request_error(
         request_sent=False,
     )
 
+
+_MAX_REDIRECTS = requests.models.DEFAULT_REDIRECT_LIMIT
 
 #: What requests raises, before sending anything, for a request it cannot make.
 _REFUSED_REQUESTS = (

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 from ._connection import Connection, close_together
 from ._http import check_session, new_session
-from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options
+from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options, replayable
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -62,11 +62,14 @@ class ConnectionManager:
         self._runtime = _runtime
         if "session" in default_options:
             raise TypeError("pass the manager's session as ConnectionManager(session=...)")
+        defaults = dict(default_options)
+        if "data" in defaults:  # a file or generator: read once, for every connection
+            defaults["data"] = replayable(defaults["data"])
         # Fail early on a bad default (a relative poll_url is joined to each stream's URL).
-        build_options(_PLACEHOLDER_URL, _with_poll_url_joined(_PLACEHOLDER_URL, default_options))
+        build_options(_PLACEHOLDER_URL, _with_poll_url_joined(_PLACEHOLDER_URL, defaults))
         check_session(session)
         self.base_url = base_url
-        self._defaults = dict(default_options)
+        self._defaults = defaults
         self._session = session
         self._owns_session = session is None
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ the option says (``read_timeout=None``: no limit, over a manager's default too).
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import json
@@ -135,9 +136,27 @@ def build_options(url: str, options: Mapping[str, Any]) -> Options:
         values["retry"] = Retry.from_option(values["retry"])
     if values.get("wait_open", True) is None:
         values["wait_open"] = True
+    if "data" in values:
+        values["data"] = replayable(values["data"])
     built = Options(**values)
     _check(built)
     return built
+
+
+def replayable(data: Any) -> Any:
+    """``data`` as a body a reconnect can send again: a file or an iterator (a generator)
+    can be read only once, so it is read here, into bytes; anything else is left as it is."""
+    if data is None or isinstance(data, (str, bytes, bytearray, Mapping, list, tuple)):
+        return data
+    read = getattr(data, "read", None)
+    if callable(read):
+        content = read()
+        return content.encode("utf-8") if isinstance(content, str) else content
+    if isinstance(data, collections.abc.Iterator):
+        return b"".join(
+            chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk) for chunk in data
+        )
+    return data
 
 
 def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

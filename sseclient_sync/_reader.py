@@ -310,6 +310,8 @@ class Reader:
         failure = self._apply_resume()
         if failure is not None:
             return failure
+        self.wake.clear()
+        self.force_reconnect = False  # so did one during the resume hook
         if stop.is_set():  # closed from the hook: no request, so no reconnect to count
             return True
         with self.life.lock:

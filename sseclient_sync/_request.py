@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Union
 from urllib.parse import urljoin
 
 from ._exceptions import CallbackError
-from ._options import Options, check_headers, check_json
+from ._options import Options, check_headers, check_json, replayable
 from ._transport import Request
 
 __all__ = ["RESUME_KEYS", "BadResumeValue", "check_overrides", "poll_request", "stream_request"]
@@ -82,6 +82,9 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
         check_headers("its headers", overrides.get("headers") or {})
         if overrides.get("json") is not None:
             check_json(overrides["json"])
+        checked = dict(overrides)
+        if "data" in checked:  # one request only, but a failed attempt may need it again
+            checked["data"] = replayable(checked["data"])
     except (TypeError, ValueError) as error:
         hook = f"the resume= hook of {url}" if url else "the resume= hook"
         raise BadResumeValue(
@@ -89,7 +92,7 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
             f"{', '.join(sorted(RESUME_KEYS))}",
             url=url,
         ) from None
-    return dict(overrides)
+    return checked
 
 
 def _last_event_id(last_event_id: Optional[str]) -> dict[str, Any]:

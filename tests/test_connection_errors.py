@@ -261,6 +261,46 @@ def test_retry_after_replaces_the_backoff_in_seconds_or_as_a_date(
     assert waits[2] == 60.0  # capped at max_delay
 
 
+@pytest.mark.parametrize(
+    "form", ["%a %b %d %H:%M:%S %Y", "%a, %d %b %Y %H:%M:%S -0000"], ids=["asctime", "-0000"]
+)
+def test_a_retry_after_date_without_a_zone_is_gmt_whatever_the_local_zone(
+    server: SSEServer, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    waits: List[float] = []
+
+    def wait(stop: threading.Event, seconds: float) -> bool:
+        waits.append(seconds)
+        return stop.is_set()
+
+    later = time.strftime(form, time.gmtime(time.time() + 20))
+    server.route("/s", [Reply(status=503, headers={"Retry-After": later}), Reply(status=204)])
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # nine hours east of GMT
+    time.tzset()
+    try:
+        with ConnectionManager(_runtime=Runtime(wait=wait), timeout=WAIT) as timed:
+            conn = timed.create(
+                server.url_for("/s"), retry=Retry(delay=0.5, max_delay=60.0, jitter=0)
+            )
+            assert conn.wait(WAIT) is Status.COMPLETED
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 15.0 <= waits[0] <= 20.0, waits
+
+
+def test_a_redirect_loop_is_final_and_says_so(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route("/loop", Reply(status=302, headers={"Location": "/loop"}))
+    with pytest.raises(ConnectError) as caught:
+        manager.create(server.url_for("/loop"))
+    assert caught.value.final
+    assert "redirected more than 30 times" in str(caught.value)
+    assert "TooManyRedirects" not in str(caught.value)
+    assert len(server.requests) == 31  # one request and its 30 redirects, not retried
+
+
 # --- ContentTypeError ---------------------------------------------------------------------
 
 

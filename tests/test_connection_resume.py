@@ -10,10 +10,11 @@ POST rules, dedup, and the two end-to-end proofs of the issue:
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 from support import WAIT, datas, fast_manager, wait_until
@@ -624,3 +625,52 @@ def test_a_replay_after_a_greeting_without_an_id_is_dropped(
     )
     conn = manager.create(server.url_for("/s"))
     assert [event.data for event in conn.events(timeout=WAIT)] == ["1", "2", "3", "hello", "4"]
+
+
+@pytest.mark.parametrize("kind", ["generator", "file"])
+def test_a_generator_or_file_body_is_sent_again_on_every_reconnect(
+    server: SSEServer, manager: ConnectionManager, kind: str
+) -> None:
+    server.route(
+        "/sub",
+        [
+            Reply(body=[sse(Event(data="a")), Drop()]),
+            Reply(body=sse(Event(data="b"))),
+            Reply(status=204),
+        ],
+    )
+
+    def chunks() -> Iterator[bytes]:
+        yield b"subscribe:"
+        yield b"topic-1"
+
+    body = chunks() if kind == "generator" else io.BytesIO(b"subscribe:topic-1")
+    conn = manager.create(
+        server.url_for("/sub"), method="POST", data=body, reconnect_on_end=True
+    )
+    assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b"]
+    assert [request.body for request in server.requests] == [b"subscribe:topic-1"] * 3
+
+
+def test_a_reconnect_asked_for_during_the_resume_hook_is_that_reconnect(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route(
+        "/s",
+        [
+            Reply(body=[sse(Event(data="a", id="1")), Drop()]),
+            Reply(body=sse(Event(data="b", id="2"))),
+            Reply(status=204),
+        ],
+    )
+    calls: list[str] = []
+
+    def resume(conn: Connection) -> None:
+        calls.append("resume")
+        if len(calls) == 1:
+            conn.reconnect()
+
+    conn = manager.create(server.url_for("/s"), resume=resume)
+    assert [event.data for event in conn.events(timeout=WAIT)] == ["a", "b"]
+    assert len(server.requests) == 3  # a, b, then the 204: not a fourth
+    assert conn.stats().reconnect_count == 2

@@ -111,6 +111,7 @@ def test_retryable_errors_reconnect_and_are_reported(error: Exception) -> None:
 @pytest.mark.parametrize(
     "error",
     [status(400), status(401), status(403), status(404), status(410),
+     status(501),  # Not Implemented: the server does not support the method; no retry helps
      ContentTypeError("html", url=URL), EventTooLarge("big", url=URL),
      RetryExhausted("gave up", url=URL),
      ConnectError("bad URL", url=URL, request_sent=False, final=True)],
