@@ -75,15 +75,19 @@ class QueueEnd:
 
 
 QueueItem = Union[list[Event], QueueEnd]
+_NOTHING_LEFT: list[Event] = []  # put_events() queued them all (never changed)
 
 
 class EventQueue(queue.Queue[QueueItem]):
-    """A queue.Queue of event batches whose size is the number of events it holds (the end
-    marker counts one), so ``queue_size`` bounds events, not reads."""
+    r"""A queue.Queue of event batches whose size is the number of events it holds (the end
+    marker counts one), so ``queue_size`` bounds events, not reads. A batch a loop took
+    keeps its room (``in_hand``) until the loop has gone through it and calls
+    :meth:`release`: the bound is on every event between the reader and the consumer."""
 
     def _init(self, maxsize: int) -> None:
         self.queue: collections.deque[QueueItem] = collections.deque()
         self.size = 0
+        self.in_hand = 0
         # The last loop over it ended while callbacks also take the events: a producer waiting
         # for room must not wait for a reader that may never come.
         self.abandoned = False
@@ -100,18 +104,19 @@ class EventQueue(queue.Queue[QueueItem]):
         self.size -= len(item) if isinstance(item, list) else 1
         return item
 
-    def put_events(self, events: list[Event], stop: Latch) -> None:
+    def put_events(self, events: list[Event], stop: Latch) -> list[Event]:
         """Queue ``events``, as many at a time as there is room for, waiting for the consumer
-        (back-pressure) but never past ``stop``. While the consumer lags they join the batch
-        still waiting at the tail: one hand-off instead of one per read."""
+        (back-pressure) but never past ``stop`` or :meth:`abandon`; return those it did not
+        queue. While the consumer lags they join the batch still waiting at the tail: one
+        hand-off instead of one per read."""
         start, total = 0, len(events)
         # The conditions share this lock: taking it directly saves their __enter__/__exit__.
         with self.mutex:
             while start < total:
-                room = self.maxsize - self.size
+                room = self.maxsize - self.size - self.in_hand
                 if room <= 0:
                     if stop.is_set() or self.abandoned:
-                        return
+                        return events[start:]
                     self.not_full.wait(_QUEUE_POLL)
                     continue
                 piece = events if start == 0 and room >= total else events[start : start + room]
@@ -127,6 +132,7 @@ class EventQueue(queue.Queue[QueueItem]):
                 # of a wake even with nobody to wake).
                 if tail is None:
                     self.not_empty.notify()
+        return _NOTHING_LEFT
 
     def take(self, timeout: Optional[float]) -> Optional[QueueItem]:
         """The next item; None once ``timeout`` seconds (``None``: no end) pass. It waits in
@@ -143,17 +149,27 @@ class EventQueue(queue.Queue[QueueItem]):
                         if piece <= 0:
                             return None
                     self.not_empty.wait(piece)
-            was_full = 0 < self.maxsize <= self.size  # only then can a producer wait for room
             item = waiting.popleft()  # _get(), inline: this is iteration's every hand-off
-            self.size -= len(item) if isinstance(item, list) else 1
-            if was_full:
-                self.not_full.notify()
+            if isinstance(item, list):
+                self.size -= len(item)
+                self.in_hand += len(item)  # its room is freed by release()
+            else:
+                self.size -= 1
             return item
 
+    def release(self, events: int) -> None:
+        """A loop went through a batch of ``events`` that take() gave it: free their room."""
+        with self.mutex:
+            was_full = 0 < self.maxsize <= self.size + self.in_hand
+            self.in_hand -= events
+            if was_full:  # only then can a producer wait for room
+                self.not_full.notify()
+
     def abandon(self) -> None:
-        """Nobody iterates, and callbacks take the events: stop a producer waiting for room
-        (at its next check, within ``_QUEUE_POLL``). No lock: the garbage collector may call
-        this in the producer's own thread, while it holds the queue's lock."""
+        """Nobody iterates, and callbacks or subscribers take the events: stop a producer
+        waiting for room (at its next check, within ``_QUEUE_POLL``). No lock: the garbage
+        collector may call this in the producer's own thread, while it holds the queue's
+        lock."""
         self.abandoned = True
 
     def put_end(self, end: QueueEnd) -> None:
@@ -173,16 +189,17 @@ class Dispatcher:
     __slots__ = (
         "_direct",
         "_end",
+        "_flusher",
         "_flushing",
         "_handed_over",
         "_iterators",
         "_lock",
         "_open",
         "_options",
-        "_parked",
         "_queue",
         "_stop",
         "_subscribers",
+        "_unclaimed",
         "url",
     )
 
@@ -199,12 +216,17 @@ class Dispatcher:
         # The batches handed to loops over events() and the iterators over them, until a
         # loop finds one finished: a loop that broke off leaves the rest of its batch here,
         # where the next loop (or a first subscriber) takes it up, in order.
-        self._open: list[tuple[list[Event], Iterator[Event]]] = []
+        self._open: list[tuple[list[Event], Iterator[Event], int]] = []
         self._iterators = 0  # loops over events() under way
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
-        self._flushing = False  # the first subscriber is taking over the queued backlog
+        # A subscriber is being handed the backlog, in the thread ``_flusher``: the reader
+        # waits meanwhile, so new events come after it (and back-pressure holds).
+        self._flushing = False
+        self._flusher: Optional[int] = None
         self._handed_over = threading.Condition(self._lock)  # notified when that is done
-        self._parked: list[list[Event]] = []
+        # Backlog events no subscriber's type matched at the hand-over, oldest first: the
+        # first subscriber of their type gets them (at most queue_size are kept).
+        self._unclaimed: list[Event] = []
         # on_message while it is the only consumer (no subscribers, nobody iterating): what
         # deliver() calls without taking the lock. Set by _choose_direct(), under the lock.
         self._direct: Optional[Handler] = options.on_message
@@ -262,17 +284,17 @@ class Dispatcher:
         """``deliver`` with an iterator or subscribers: queue the events and call the
         subscribers; returns ``on_message`` when it is still to be called for each event."""
         with self._lock:
-            if self._flushing:  # the first subscriber is taking the backlog: queue up behind
-                self._parked.append(events)
-                return None
+            if self._flushing:
+                self._wait_for_the_hand_over()  # these come after the backlog
             subscribers = self._subscribers
         on_message = self._options.on_message
         if self._iterators or not (on_message or subscribers):
-            self._the_queue().put_events(events, self._stop)
-            if not subscribers and self._subscribers and not self._iterators:
-                # A first subscriber came while these were being queued: see that it gets them.
+            rest = self._the_queue().put_events(events, self._stop)
+            if not (subscribers or self._iterators or on_message) and self._subscribers:
+                # A first subscriber came while these were being queued: it is handed what
+                # is queued (what its own hand-over left, here), then the rest of these.
                 self._claim_and_flush_backlog()
-                return None
+                subscribers, events = self._subscribers, rest
         if not subscribers:
             return on_message
         for event in events:
@@ -288,17 +310,33 @@ class Dispatcher:
     # -- subscribers -------------------------------------------------------------------------
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
-        """Add ``handler`` for ``event_type``; the first consumer takes over the backlog."""
+        """Add ``handler`` for ``event_type``. The first consumer takes over the backlog; the
+        first subscriber of a type, the backlog's events of that type nobody took."""
         with self._lock:
+            if self._flushing:  # a hand-over first: its events come before this one's
+                self._wait_for_the_hand_over()
             first_consumer = not (self._subscribers or self._options.on_message or self._iterators)
             handlers = self._subscribers.get(event_type, ())
             self._subscribers = {**self._subscribers, event_type: (*handlers, handler)}
             self._choose_direct()
-            # Claimed with the handler added: from here the reader parks new events behind
-            # the backlog instead of handing them to the subscriber first.
-            flush = first_consumer and self._claim_backlog()
-        if flush:
-            self._flush_backlog()
+            # Claimed with the handler added: from here the reader waits for the hand-over
+            # instead of handing new events to the subscriber first.
+            leftovers: Optional[list[Event]] = None
+            nested = self._flushing  # from a handler, inside this thread's own hand-over
+            if first_consumer:
+                if self._queue is not None:
+                    self._queue.abandon()  # a reader waiting for room must not wait on
+                flush = self._claim_backlog()
+            else:
+                leftovers = [e for e in self._unclaimed if e.event == event_type]
+                self._unclaimed = [e for e in self._unclaimed if e.event != event_type]
+                flush = bool(leftovers) and (nested or self._claim_backlog(leftovers))
+        if not flush:
+            return
+        if nested:  # older than the event being handed: at once
+            self._hand(leftovers or [])
+        else:
+            self._flush_backlog(leftovers)
 
     def unsubscribe(self, event_type: str, handler: Optional[Handler]) -> None:
         """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
@@ -320,59 +358,79 @@ class Dispatcher:
 
     def _claim_and_flush_backlog(self) -> None:
         with self._lock:
+            self._wait_for_the_hand_over()  # the subscriber's own, in its thread, first
             flush = self._claim_backlog()
         if flush:
-            self._flush_backlog()
+            self._flush_backlog(None)
 
-    def _claim_backlog(self) -> bool:
-        """Under the lock: True (and flushing) when there is a backlog nobody flushes yet."""
+    def _claim_backlog(self, leftovers: Optional[list[Event]] = None) -> bool:
+        """Under the lock: True (and flushing, in this thread) when there is a backlog (or
+        ``leftovers``) nobody hands over yet."""
         queued = self._queue is not None and not self._queue.empty()
-        if self._flushing or not (queued or self._unfinished()):
+        if self._flushing or not (leftovers or queued or self._unfinished()):
             return False
-        self._flushing = True
+        self._flushing, self._flusher = True, threading.get_ident()
         return True
 
-    def _flush_backlog(self) -> None:
-        """Hand the events queued before the first subscriber to it, in this thread and in
-        order. Meanwhile the reader parks new events behind them, so a ``subscribe()`` right
-        after ``create_sse_connection`` misses nothing."""
+    def _flush_backlog(self, leftovers: Optional[list[Event]]) -> None:
+        """Hand the subscribers, in this thread and in order, ``leftovers`` if given (the
+        backlog's events of a type nobody took), else the events queued before the first
+        subscriber. The reader waits meanwhile, so a ``subscribe()`` right after
+        ``create_sse_connection`` misses nothing."""
         end: Optional[QueueEnd] = None
-        handed_over = False
         try:
-            while not handed_over:
+            if leftovers is not None:
+                self._hand(leftovers)
+                return
+            while True:
                 with self._lock:
                     item = self._next_backlog_item()
-                    if item is None:  # in the same locked step: nothing can be parked after
-                        handed_over = self._end_flush()
-                        break
+                if item is None:
+                    return
                 if isinstance(item, QueueEnd):
-                    end = item  # put back last, after the parked events
+                    end = item  # put back once the hand-over is over
                     continue
-                subscribers = self._subscribers
-                for event in item:
-                    for listener in subscribers.get(event.event, ()):
-                        if self._stop.is_set():
-                            return
-                        self.call_user(listener, event)
-        finally:
-            if not handed_over:  # close() or Ctrl-C: a reader waiting for the hand-over goes on
-                with self._lock:
-                    self._end_flush()
+                if not self._hand(item):
+                    return
+        finally:  # also past close() or Ctrl-C: a reader waiting for the hand-over goes on
+            with self._lock:
+                self._flushing, self._flusher = False, None
+                self._handed_over.notify_all()
             if end is not None and not self._stop.is_set():  # close() puts it back itself
                 self._the_queue().put_end(end)
 
-    def _end_flush(self) -> bool:
-        """Under the lock: the hand-over is over; tell a reader waiting for it."""
-        self._flushing = False
-        self._handed_over.notify_all()
+    def _hand(self, events: list[Event]) -> bool:
+        """Call each event's subscribers, keeping the events no subscriber takes for a later
+        one; False once close() began."""
+        subscribers = self._subscribers
+        for event in events:
+            listeners = subscribers.get(event.event, ())
+            if not listeners:
+                self._keep_unclaimed(event)
+            for listener in listeners:
+                if self._stop.is_set():
+                    return False
+                self.call_user(listener, event)
         return True
 
+    def _keep_unclaimed(self, event: Event) -> None:
+        unclaimed = self._unclaimed
+        unclaimed.append(event)
+        if len(unclaimed) > self._options.queue_size:
+            del unclaimed[0]  # the bound holds here too: the oldest goes
+
     def wait_for_the_backlog(self) -> None:
-        """Block while a first subscriber is still being handed the events queued before it
-        (in the thread that subscribed), or until close()."""
+        """Block while a subscriber is still being handed the backlog (in the thread that
+        subscribed), or until close()."""
         with self._lock:
-            while self._flushing and not self._stop.is_set():
-                self._handed_over.wait(_QUEUE_POLL)
+            self._wait_for_the_hand_over()
+
+    def _wait_for_the_hand_over(self) -> None:
+        """Under the lock: wait while another thread hands a subscriber the backlog."""
+        if self._flusher == threading.get_ident():
+            return  # from a subscriber's handler, inside the hand-over itself
+        while self._flushing and not self._stop.is_set():
+            self._handed_over.wait(_QUEUE_POLL)
 
     def _next_backlog_item(self) -> Optional[QueueItem]:
         unfinished = self._unfinished() if self._open else None
@@ -383,7 +441,7 @@ class Dispatcher:
                 return self._queue.get_nowait()
             except queue.Empty:
                 pass
-        return self._parked.pop(0) if self._parked else None
+        return None
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -405,8 +463,9 @@ class Dispatcher:
                 waiting.get_nowait()
         except queue.Empty:
             pass
-        for batch, _ in list(self._open):
+        for batch, _, _ in list(self._open):
             batch.clear()  # ends the iterators over it, in whichever thread
+        self._unclaimed = []
         end = self._end
         if end is not None and waiting is not None:
             waiting.put_end(end)
@@ -451,7 +510,7 @@ class Dispatcher:
                     if item.error is not None:
                         raise item.error
                     return
-                entry = (item, iter(item))
+                entry = (item, iter(item), len(item))
                 self._open.append(entry)  # before the check: discard() empties it from now on
                 if self._stop.is_set():
                     # close() began and may have drained the queue before this batch reached it:
@@ -459,12 +518,7 @@ class Dispatcher:
                     item.clear()
                     continue
                 yield entry[1]
-                # Finished (the loop asks for more only then): forget it, unless another loop
-                # that found it finished already did.
-                try:
-                    self._open.remove(entry)
-                except ValueError:
-                    pass
+                self._forget(entry)  # finished: the loop asks for more only then
         finally:
             # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
             # must never stall the reader, so the queue is fed no longer (unless another loop
@@ -482,11 +536,17 @@ class Dispatcher:
         for entry in list(self._open):
             if length_hint(entry[1]):
                 return entry[1]
-            try:
-                self._open.remove(entry)
-            except ValueError:  # another loop forgot it first
-                pass
+            self._forget(entry)
         return None
+
+    def _forget(self, entry: tuple[list[Event], Iterator[Event], int]) -> None:
+        """Forget a finished batch and free its room, once, whichever loop finds it first."""
+        try:
+            self._open.remove(entry)
+        except ValueError:
+            return  # another loop did
+        if self._queue is not None:
+            self._queue.release(entry[2])
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -87,17 +88,21 @@ def test_take_and_put_events_notify_when_the_other_side_can_wait() -> None:
     waiting.put_events(batch(1), Latch())
     assert notified == ["not_empty"]  # the queue was empty
     assert waiting.take(WAIT) == batch(1)
-    assert notified == ["not_empty", "not_full"]  # and full
+    assert notified == ["not_empty"]  # the batch taken still holds its room
+    waiting.release(1)
+    assert notified == ["not_empty", "not_full"]  # and the queue was full
     notified.clear()
-    # A producer waiting for room is woken by take(), not left to its next check.
+    # A producer waiting for room is woken by release(), not left to its next check.
     waiting.put_events(batch(1, start=1), Latch())
     producer = threading.Thread(target=waiting.put_events, args=(batch(1, start=2), Latch()))
     producer.start()
     assert entered["not_full"].wait(WAIT)
     assert waiting.take(WAIT) == batch(1, start=1)
+    waiting.release(1)
     producer.join(WAIT)
     assert notified == ["not_empty", "not_full", "not_empty"]
     assert waiting.take(WAIT) == batch(1, start=2)  # empty again
+    waiting.release(1)
     # A waiting take() is woken by put_events(); so is queue.Queue's own get().
     for number, take in enumerate((waiting.take, waiting.get), start=3):
         taken: list[Any] = []
@@ -110,6 +115,19 @@ def test_take_and_put_events_notify_when_the_other_side_can_wait() -> None:
         consumer.join(WAIT)
         assert taken == [batch(1, start=number)]
         assert notified[0] == "not_empty"
+        if take == waiting.take:
+            waiting.release(1)
+
+
+def test_a_batch_taken_holds_its_room_until_it_is_released() -> None:
+    waiting = EventQueue(4)
+    assert waiting.put_events(batch(4), Latch()) == []
+    assert waiting.take(WAIT) == batch(4)
+    stop = Latch()
+    stop.set()  # so the producer does not wait: it hands back what found no room
+    assert waiting.put_events(batch(2, start=4), stop) == batch(2, start=4)
+    waiting.release(4)
+    assert waiting.put_events(batch(2, start=4), stop) == []
 
 
 def test_the_end_marker_never_waits_for_room() -> None:
@@ -120,19 +138,30 @@ def test_the_end_marker_never_waits_for_room() -> None:
 
 
 def test_a_stalled_consumer_holds_queue_size_events_and_no_more() -> None:
-    # queue_size=100 with reads of 64 events: what waits for the consumer is 100 events (the
-    # producer holds the rest of one read), not 100 reads' worth.
+    # queue_size=100 with reads of 64 events: what waits for the consumer is 100 events in
+    # all, the rest of the batch it took included (the producer holds the rest of one read),
+    # not 100 reads' worth, nor 100 queued beside a batch of 64 in the consumer's hands.
     stop = Latch()
     sink = dispatcher(stop, queue_size=100)
     reads = [batch(64, start=64 * n) for n in range(40)]
     iterator = sink.events(timeout=WAIT, describe=lambda: "test")
-    producer = threading.Thread(target=lambda: [sink.deliver(read) for read in reads])
+    started: list[int] = []  # the reads the producer began to deliver
+
+    def produce() -> None:
+        for read in reads:
+            started.append(len(read))
+            sink.deliver(read)
+
+    producer = threading.Thread(target=produce)
     producer.start()
     try:
         assert next(iterator).data == "0"  # the consumer takes one event, then stalls
-        wait_until(lambda: sink.queued() >= 100, "a full queue")
+        wait_until(lambda: len(started) >= 2 and sink.queued() == 0, "the batch to be taken")
+        time.sleep(0.2)  # time for the producer to go on, were there room
         assert producer.is_alive()  # waiting for room: back-pressure
-        assert sink.queued() == 100
+        # The first read and 36 of the second are buffered (the consumer holds them, merged
+        # into one batch); the producer waits inside the second.
+        assert len(started) == 2
     finally:
         stop.set()
         producer.join(WAIT)
@@ -233,7 +262,8 @@ def test_a_loop_that_breaks_off_never_stalls_on_message() -> None:
         taker.join(0.01)
     producer = threading.Thread(target=sink.deliver, args=(batch(10, start=sent),))
     producer.start()
-    wait_until(lambda: sink.queued() >= 2, "a full queue")
+    # Full: one event queued, and one in the batch the loop took.
+    wait_until(lambda: sink.queued() >= 1, "a full queue")
     assert producer.is_alive()  # back-pressure from the loop
     loop.clear()  # the loop breaks off: on_message must not wait for it
     producer.join(WAIT)
@@ -309,8 +339,9 @@ def test_a_ctrl_c_in_a_first_subscriber_ends_its_hand_over() -> None:
     assert not waiter.is_alive()
 
 
-def test_a_first_subscriber_gets_every_event_while_the_reader_delivers_during_its_hand_over(
-) -> None:
+def test_a_first_subscriber_gets_every_event_while_the_reader_delivers_during_its_hand_over() -> (
+    None
+):
     # The hand-over's last step (nothing left) and its end are one locked step: a batch the
     # reader parks between the two would never be handed over.
     before = sys.getswitchinterval()
@@ -329,6 +360,76 @@ def test_a_first_subscriber_gets_every_event_while_the_reader_delivers_during_it
             assert got == [str(n) for n in range(40)]
     finally:
         sys.setswitchinterval(before)
+
+
+def test_a_first_subscriber_while_the_reader_waits_for_room_gets_every_event() -> None:
+    # The reader waits for room in a full queue (one read of 100, queue_size=10): the first
+    # subscriber must get all 100, not the queued ten with the reader waiting on for ever.
+    for delay in (0.0, 0.05):
+        sink = dispatcher(queue_size=10)
+        producer = threading.Thread(target=sink.deliver, args=(batch(100),))
+        producer.start()
+        wait_until(lambda sink=sink: sink.queued() == 10, "a full queue")
+        time.sleep(delay)
+        got: list[str] = []
+        sink.subscribe("message", lambda event, got=got: got.append(event.data))
+        producer.join(WAIT)
+        assert not producer.is_alive()
+        assert got == [str(n) for n in range(100)]
+        assert sink.queued() == 0
+
+
+def test_each_types_first_subscriber_gets_the_backlog_of_its_type() -> None:
+    sink = dispatcher()
+    sink.deliver(
+        [
+            Event(event=kind, data=data)
+            for kind, data in [("progress", "p1"), ("log", "l1"), ("progress", "p2"), ("log", "l2")]
+        ]
+    )
+    progress: list[str] = []
+    logs: list[str] = []
+    later: list[str] = []
+    sink.subscribe("progress", lambda event: progress.append(event.data))
+    sink.deliver([Event(event="log", data="l3")])  # nobody's yet: delivered to nobody
+    sink.subscribe("log", lambda event: logs.append(event.data))
+    sink.subscribe("log", lambda event: later.append(event.data))  # the type had one
+    sink.deliver([Event(event="log", data="l4"), Event(event="progress", data="p3")])
+    assert progress == ["p1", "p2", "p3"]
+    assert logs == ["l1", "l2", "l4"]
+    assert later == ["l4"]
+
+
+def test_the_reader_waits_for_a_first_subscribers_hand_over() -> None:
+    # Back-pressure holds during the hand-over: the reader does not read the stream into
+    # memory behind a slow subscriber, and subscribe() returns once the backlog is handed
+    # over, the rest going to the subscriber in the reader's thread.
+    sink = dispatcher(queue_size=10)
+    sink.deliver(batch(10))
+    delivered: list[int] = []
+
+    def produce() -> None:
+        for n in range(10, 40):
+            sink.deliver(batch(1, start=n))
+            delivered.append(n)
+
+    producer = threading.Thread(target=produce)
+    threads: list[str] = []
+    got: list[str] = []
+
+    def slow(event: Event) -> None:
+        if event.data == "0":
+            producer.start()
+            time.sleep(0.2)  # the reader would deliver all 30 meanwhile, were it not held
+            assert delivered == []
+        threads.append(threading.current_thread().name)
+        got.append(event.data)
+
+    sink.subscribe("message", slow)
+    assert got == [str(n) for n in range(10)]  # the backlog, in this thread
+    producer.join(WAIT)
+    assert got == [str(n) for n in range(40)]
+    assert set(threads[10:]) == {producer.name}
 
 
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
