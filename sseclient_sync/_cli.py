@@ -147,12 +147,13 @@ def _stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _combined(headers: list[tuple[str, str]]) -> dict[str, str]:
-    """Repeated -H of one name (in any case) make one header, its values joined by commas,
-    as HTTP reads repeated header lines."""
+    """Repeated -H of one name (in any case) make one header, as HTTP reads repeated header
+    lines: the values joined by commas, a Cookie's pairs by semicolons."""
     combined: dict[str, str] = {}
     for name, value in headers:
         key = next((known for known in combined if known.lower() == name.lower()), name)
-        combined[key] = f"{combined[key]}, {value}" if key in combined else value
+        separator = "; " if key.lower() == "cookie" else ", "
+        combined[key] = f"{combined[key]}{separator}{value}" if key in combined else value
     return combined
 
 

@@ -36,7 +36,7 @@ import urllib3.exceptions
 from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.util.connection import allowed_gai_family
+from urllib3.util import connection as urllib3_connection
 
 from ._chunked import ChunkedDecoder, ChunkedError
 from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
@@ -104,9 +104,14 @@ class _ShowsItsSocket:
 
     def _new_conn(self) -> socket.socket:
         transport = _in_flight.transport
-        if transport is None:
-            return super()._new_conn()  # type: ignore[misc, no-any-return]
         connection: Any = self
+        if transport is None or urllib3_connection.create_connection is not _CREATE_CONNECTION:
+            # Not ours, or the caller replaced urllib3's (to resolve names its own way):
+            # theirs it is, and only a TLS handshake can be cut short.
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+            if transport is not None and isinstance(self, urllib3.connection.HTTPSConnection):
+                transport.note_socket(sock.dup(), owned=True)
+            return sock
         try:
             sock = _connect_socket(connection, transport)
         except socket.gaierror as error:
@@ -146,10 +151,15 @@ def _connect_socket(connection: Any, transport: RequestsTransport) -> socket.soc
     connects."""
     host: str = connection._dns_host
     host = host.strip("[]") if host.startswith("[") else host
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise urllib3.exceptions.LocationParseError(f"'{host}', label empty or too long") from None
     timeout = connection.timeout
     failure: Optional[OSError] = None
+    allowed = urllib3_connection.allowed_gai_family()  # looked up now: callers replace it
     for family, kind, proto, _, address in socket.getaddrinfo(
-        host, connection.port, allowed_gai_family(), socket.SOCK_STREAM
+        host, connection.port, allowed, socket.SOCK_STREAM
     ):
         sock = socket.socket(family, kind, proto)
         try:
@@ -166,6 +176,9 @@ def _connect_socket(connection: Any, transport: RequestsTransport) -> socket.soc
             failure = error
             sock.close()
     raise failure if failure is not None else OSError("getaddrinfo returned no address")
+
+
+_CREATE_CONNECTION = urllib3_connection.create_connection  # what _connect_socket stands for
 
 
 class _HTTPConnection(_ShowsItsSocket, urllib3.connection.HTTPConnection):
@@ -392,6 +405,14 @@ class RequestsTransport:
             raise translate_request_error(error, request.url, timeout, read_timeout) from error
         except UnicodeEncodeError as error:  # a header of the session's own, past Latin-1
             raise _unencodable("the request", request.url, error, final=True) from error
+        except urllib3.exceptions.LocationValueError as error:  # requests lets it through
+            raise ConnectError(
+                f"could not send the request to {request.url}: its host is not a valid name "
+                f"({error}); check the URL",
+                url=request.url,
+                request_sent=False,
+                final=True,
+            ) from error
         except OSError as error:  # requests checks verify= and cert= files before sending
             raise ConnectError(
                 f"could not send the request to {request.url}: {error}; check the paths given "

@@ -277,10 +277,15 @@ def test_a_repeated_header_sends_every_value(
         "x-tag: b",
         "-H",
         "X-Other: c",
+        "-H",
+        "Cookie: a=1",
+        "-H",
+        "cookie: b=2",
     )
     assert code == 0, err
     assert server.requests[0].header("x-tag") == "a, b"
     assert server.requests[0].header("x-other") == "c"
+    assert server.requests[0].header("cookie") == "a=1; b=2"  # cookie pairs: semicolons
 
 
 def test_subprocess_demo_whose_reader_goes_away_exits_zero_quietly() -> None:

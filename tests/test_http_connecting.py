@@ -9,21 +9,24 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 import requests
+import urllib3.util.connection
 from support import WAIT, wait_until
 
 from sseclient_sync import (
     ConnectError,
     Connection,
+    Event,
     Retry,
     RetryExhausted,
     SSEError,
     Status,
     create_sse_connection,
 )
+from sseclient_sync.testing import Reply, SSEServer, sse
 
 TWICE = Retry(max_attempts=2, delay=0.001, jitter=0)
 
@@ -246,3 +249,28 @@ def test_a_proxy_that_cannot_be_reached_in_time_says_it_timed_out() -> None:
         )
     assert "proxy" in str(raised.value) and "timed out" in str(raised.value)
     assert "ProxyError" not in str(raised.value)
+
+
+def test_a_replaced_urllib3_create_connection_is_used(
+    server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The usual way to resolve names one's own way: the library's connections honour it.
+    server.route("/s", Reply(body=[sse(Event(data="hello"))]))
+    original = urllib3.util.connection.create_connection
+    asked: List[Any] = []
+
+    def resolving(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        asked.append(address)
+        return original(("127.0.0.1", server.port), *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", resolving)
+    conn = create_sse_connection("http://stream.invalid:1/s", retry=0)
+    assert [event.data for event in conn.events(timeout=WAIT)] == ["hello"]
+    assert asked == [("stream.invalid", 1)]
+
+
+def test_a_host_that_is_no_valid_name_is_a_final_connect_error() -> None:
+    with pytest.raises(ConnectError) as raised:
+        create_sse_connection("http://a..b/s", retry=3)
+    assert raised.value.final and not raised.value.request_sent
+    assert "not a valid name" in str(raised.value)
