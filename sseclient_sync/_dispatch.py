@@ -134,12 +134,15 @@ class EventQueue(queue.Queue[QueueItem]):
                     self.not_empty.notify()
         return _NOTHING_LEFT
 
-    def take(self, timeout: Optional[float]) -> Optional[QueueItem]:
-        """The next item; None once ``timeout`` seconds (``None``: no end) pass. It waits in
+    def take(self, timeout: Optional[float], done: int = 0) -> Optional[QueueItem]:
+        """The next item; None once ``timeout`` seconds (``None``: no end) pass. ``done``
+        events of batches taken before are released first (one lock for both). It waits in
         slices of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()``
         (how Jupyter and Windows deliver Ctrl-C) until something arrives."""
         waiting = self.queue
         with self.mutex:
+            if done:
+                self._release(done)
             if not waiting:  # else at once, without reading the clock
                 deadline = None if timeout is None else time.monotonic() + timeout
                 while not waiting:
@@ -160,10 +163,13 @@ class EventQueue(queue.Queue[QueueItem]):
     def release(self, events: int) -> None:
         """A loop went through a batch of ``events`` that take() gave it: free their room."""
         with self.mutex:
-            was_full = 0 < self.maxsize <= self.size + self.in_hand
-            self.in_hand -= events
-            if was_full:  # only then can a producer wait for room
-                self.not_full.notify()
+            self._release(events)
+
+    def _release(self, events: int) -> None:
+        was_full = 0 < self.maxsize <= self.size + self.in_hand
+        self.in_hand -= events
+        if was_full:  # only then can a producer wait for room
+            self.not_full.notify()
 
     def abandon(self) -> None:
         """Nobody iterates, and callbacks or subscribers take the events: stop a producer
@@ -487,11 +493,12 @@ class Dispatcher:
     def _batches(
         self, timeout: Optional[float], describe: Callable[[], str]
     ) -> Iterator[Iterator[Event]]:
+        waiting = self._the_queue()
         with self._lock:
             self._iterators += 1
             self._choose_direct()
+        done = 0  # the room of batches this loop went through: freed at its next take()
         try:
-            waiting = self._the_queue()
             waiting.abandoned = False
             while True:
                 unfinished = self._unfinished() if self._open else None
@@ -500,7 +507,8 @@ class Dispatcher:
                     # each event still goes to one loop).
                     yield unfinished
                     continue
-                item = waiting.take(timeout)
+                item = waiting.take(timeout, done)
+                done = 0
                 if item is None:
                     raise TimeoutError(
                         f"no event from {self.url} within timeout={timeout}s ({describe()})"
@@ -518,8 +526,16 @@ class Dispatcher:
                     item.clear()
                     continue
                 yield entry[1]
-                self._forget(entry)  # finished: the loop asks for more only then
+                # Finished (the loop asks for more only then): forget it, unless another loop
+                # that found it finished already did.
+                try:
+                    self._open.remove(entry)
+                    done += entry[2]
+                except ValueError:
+                    pass
         finally:
+            if done:
+                waiting.release(done)
             # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
             # must never stall the reader, so the queue is fed no longer (unless another loop
             # runs).
