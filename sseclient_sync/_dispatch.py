@@ -160,6 +160,18 @@ class EventQueue(queue.Queue[QueueItem]):
                 self.size -= 1
             return item
 
+    def put_back(self, rest: list[Event], held: int) -> None:
+        """A loop broke off in a batch of ``held`` events it took: ``rest`` of it goes back to
+        the front (past the bound: it had its room), and the batch's room is freed."""
+        with self.mutex:
+            self.in_hand -= held
+            if rest:
+                self.queue.appendleft(rest)
+                self.size += len(rest)
+                self.unfinished_tasks += 1
+                self.not_empty.notify()
+            self.not_full.notify()
+
     def release(self, events: int) -> None:
         """A loop went through a batch of ``events`` that take() gave it: free their room."""
         with self.mutex:
@@ -327,22 +339,21 @@ class Dispatcher:
             self._choose_direct()
             # Claimed with the handler added: from here the reader waits for the hand-over
             # instead of handing new events to the subscriber first.
-            leftovers: Optional[list[Event]] = None
             nested = self._flushing  # from a handler, inside this thread's own hand-over
+            leftovers = [e for e in self._unclaimed if e.event == event_type]
+            self._unclaimed = [e for e in self._unclaimed if e.event != event_type]
             if first_consumer:
                 if self._queue is not None:
                     self._queue.abandon()  # a reader waiting for room must not wait on
-                flush = self._claim_backlog()
+                flush = self._claim_backlog(leftovers)
             else:
-                leftovers = [e for e in self._unclaimed if e.event == event_type]
-                self._unclaimed = [e for e in self._unclaimed if e.event != event_type]
                 flush = bool(leftovers) and (nested or self._claim_backlog(leftovers))
         if not flush:
             return
         if nested:  # older than the event being handed: at once
-            self._hand(leftovers or [])
+            self._hand(leftovers)
         else:
-            self._flush_backlog(leftovers)
+            self._flush_backlog(leftovers, backlog=first_consumer)
 
     def unsubscribe(self, event_type: str, handler: Optional[Handler]) -> None:
         """Remove ``handler`` from ``event_type``, or every handler of it when ``None``."""
@@ -356,6 +367,8 @@ class Dispatcher:
                 subscribers.pop(event_type, None)
             self._subscribers = subscribers
             self._choose_direct()
+            if not (subscribers or self._options.on_message) and self._queue is not None:
+                self._queue.abandoned = False  # the queue is all there is again: back-pressure
 
     def _choose_direct(self) -> None:
         """Under the lock: on_message takes the lock-free path when it is the only consumer."""
@@ -367,7 +380,7 @@ class Dispatcher:
             self._wait_for_the_hand_over()  # the subscriber's own, in its thread, first
             flush = self._claim_backlog()
         if flush:
-            self._flush_backlog(None)
+            self._flush_backlog([], backlog=True)
 
     def _claim_backlog(self, leftovers: Optional[list[Event]] = None) -> bool:
         """Under the lock: True (and flushing, in this thread) when there is a backlog (or
@@ -378,15 +391,14 @@ class Dispatcher:
         self._flushing, self._flusher = True, threading.get_ident()
         return True
 
-    def _flush_backlog(self, leftovers: Optional[list[Event]]) -> None:
-        """Hand the subscribers, in this thread and in order, ``leftovers`` if given (the
-        backlog's events of a type nobody took), else the events queued before the first
-        subscriber. The reader waits meanwhile, so a ``subscribe()`` right after
+    def _flush_backlog(self, leftovers: list[Event], backlog: bool) -> None:
+        """Hand the subscribers, in this thread and in order, ``leftovers`` (earlier backlog
+        events of a type nobody took), then with ``backlog`` the events queued before the
+        first subscriber. The reader waits meanwhile, so a ``subscribe()`` right after
         ``create_sse_connection`` misses nothing."""
         end: Optional[QueueEnd] = None
         try:
-            if leftovers is not None:
-                self._hand(leftovers)
+            if not self._hand(leftovers) or not backlog:
                 return
             while True:
                 with self._lock:
@@ -408,9 +420,9 @@ class Dispatcher:
     def _hand(self, events: list[Event]) -> bool:
         """Call each event's subscribers, keeping the events no subscriber takes for a later
         one; False once close() began."""
-        subscribers = self._subscribers
         for event in events:
-            listeners = subscribers.get(event.event, ())
+            # Read for each event: a handler may subscribe another type meanwhile.
+            listeners = self._subscribers.get(event.event, ())
             if not listeners:
                 self._keep_unclaimed(event)
             for listener in listeners:
@@ -498,6 +510,7 @@ class Dispatcher:
             self._iterators += 1
             self._choose_direct()
         done = 0  # the room of batches this loop went through: freed at its next take()
+        current: Optional[tuple[list[Event], Iterator[Event], int]] = None  # the one it is in
         try:
             waiting.abandoned = False
             while True:
@@ -525,7 +538,9 @@ class Dispatcher:
                     # handing it out would skip the discarded events and carry on after them.
                     item.clear()
                     continue
+                current = entry
                 yield entry[1]
+                current = None
                 # Finished (the loop asks for more only then): forget it, unless another loop
                 # that found it finished already did.
                 try:
@@ -534,6 +549,8 @@ class Dispatcher:
                 except ValueError:
                     pass
         finally:
+            if current is not None:
+                self._put_back(current)  # broke off in it: the rest goes first to the next
             if done:
                 waiting.release(done)
             # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
@@ -554,6 +571,17 @@ class Dispatcher:
                 return entry[1]
             self._forget(entry)
         return None
+
+    def _put_back(self, entry: tuple[list[Event], Iterator[Event], int]) -> None:
+        """A loop broke off in this batch: its rest goes back to the front of the queue (where
+        a loop waiting in take() finds it), and the batch's room with it."""
+        try:
+            self._open.remove(entry)
+        except ValueError:
+            return  # another loop found it finished and freed its room
+        rest = list(entry[1])  # takes what is left, should another loop share the iterator
+        if self._queue is not None:
+            self._queue.put_back(rest, entry[2])
 
     def _forget(self, entry: tuple[list[Event], Iterator[Event], int]) -> None:
         """Forget a finished batch and free its room, once, whichever loop finds it first."""

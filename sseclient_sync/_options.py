@@ -153,10 +153,19 @@ def replayable(data: Any) -> Any:
         content = read()
         return content.encode("utf-8") if isinstance(content, str) else content
     if isinstance(data, collections.abc.Iterator):
-        return b"".join(
-            chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk) for chunk in data
-        )
+        return b"".join(map(_chunk_bytes, data))
     return data
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(
+        f"data= yields a {type(chunk).__name__}; a generator or iterator body must yield bytes "
+        "or str (to send the bytes of b'...', pass them whole)"
+    )
 
 
 def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -432,6 +432,72 @@ def test_the_reader_waits_for_a_first_subscribers_hand_over() -> None:
     assert set(threads[10:]) == {producer.name}
 
 
+def test_a_loop_waiting_gets_what_another_broke_off_in_first() -> None:
+    # The batch a loop broke off in held its room: put back in front, it reaches a loop
+    # already waiting in take(), before what the reader delivers next.
+    sink = dispatcher(queue_size=3)
+    got: list[str] = []
+    waiting = threading.Thread(target=lambda: got.extend(e.data for e in loop(sink)))
+    waiting.start()
+    time.sleep(0.1)  # it waits in take()
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)  # this thread keeps the GIL until it blocks: it takes the batch
+    try:
+        breaking = loop(sink)
+        sink.deliver(batch(3))
+        assert next(breaking).data == "0"
+        del breaking  # breaks off with 1 and 2 left
+    finally:
+        sys.setswitchinterval(before)
+    producer = threading.Thread(target=sink.deliver, args=(batch(2, start=3),))
+    producer.start()
+    producer.join(WAIT)
+    assert not producer.is_alive()  # the room came back
+    sink.end(None)
+    waiting.join(WAIT)
+    assert got == ["1", "2", "3", "4"]
+
+
+def test_unsubscribing_every_handler_restores_back_pressure() -> None:
+    sink = dispatcher(queue_size=3)
+    sink.deliver(batch(1))
+    sink.subscribe("message", lambda _event: None)
+    sink.unsubscribe("message", None)
+    producer = threading.Thread(target=sink.deliver, args=(batch(10, start=1),))
+    producer.start()
+    wait_until(lambda: sink.queued() == 3, "a full queue")
+    assert producer.is_alive()  # waiting for room, not dropping events
+    events = loop(sink)
+    got = [next(events).data for _ in range(10)]
+    producer.join(WAIT)
+    assert got == [str(n) for n in range(1, 11)]
+
+
+def test_a_handler_subscribing_another_type_gets_the_rest_of_the_hand_over() -> None:
+    sink = dispatcher()
+    sink.deliver([Event(event="a", data="a1"), Event(event="b", data="b1"),
+                  Event(event="b", data="b2")])
+    b_events: list[str] = []
+
+    def on_a(_event: Event) -> None:
+        sink.subscribe("b", lambda event: b_events.append(event.data))
+
+    sink.subscribe("a", on_a)
+    sink.deliver([Event(event="b", data="b3")])
+    assert b_events == ["b1", "b2", "b3"]
+
+
+def test_a_first_subscriber_again_gets_its_types_events_nobody_took() -> None:
+    sink = dispatcher()
+    sink.deliver([Event(event="x", data="x1")])
+    sink.subscribe("a", lambda _event: None)  # x1 is kept for a subscriber of x
+    sink.unsubscribe("a", None)
+    sink.deliver([Event(event="x", data="x2")])
+    got: list[str] = []
+    sink.subscribe("x", lambda event: got.append(event.data))
+    assert got == ["x1", "x2"]
+
+
 def test_comments_go_to_on_comment_and_nowhere_once_closing() -> None:
     comments: list[str] = []
     stop = Latch()

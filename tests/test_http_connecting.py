@@ -223,7 +223,7 @@ def test_a_proxy_asking_for_credentials_is_final_and_says_what_to_give() -> None
     assert raised.value.final and not raised.value.request_sent
     assert "407 Proxy Authentication Required" in str(raised.value)
     assert "user:password@" in str(raised.value)
-    assert seen == [b"CONNECT 127.0.0.1:9 HTTP/1.0"]  # not asked again
+    assert len(seen) == 1 and seen[0].startswith(b"CONNECT 127.0.0.1:9 HTTP/1.")  # once
 
 
 def test_a_proxy_refusing_the_tunnel_names_its_answer_and_is_retried() -> None:

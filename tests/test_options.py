@@ -472,3 +472,10 @@ def test_merged_options_build() -> None:
     assert options.headers == {"Authorization": "Bearer t", "X-Trace": "1"}
     assert options.retry == Retry(max_attempts=2)
     assert options.timeout == 3.0
+
+
+def test_a_body_iterator_must_yield_bytes_or_str() -> None:
+    with pytest.raises(TypeError, match="must yield bytes or str"):
+        build_options("http://127.0.0.1:9/s", {"data": iter(b"hi")})
+    built = build_options("http://127.0.0.1:9/s", {"data": iter(["a", b"b", bytearray(b"c")])})
+    assert built.data == b"abc"
