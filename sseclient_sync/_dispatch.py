@@ -76,6 +76,9 @@ class QueueEnd:
 
 QueueItem = Union[list[Event], QueueEnd]
 _NOTHING_LEFT: list[Event] = []  # put_events() queued them all (never changed)
+#: A batch a loop took: the events, the iterator over them, the room it holds, and the
+#: order it was taken in.
+_Entry = tuple[list[Event], Iterator[Event], int, int]
 
 
 class EventQueue(queue.Queue[QueueItem]):
@@ -84,10 +87,23 @@ class EventQueue(queue.Queue[QueueItem]):
     keeps its room (``in_hand``) until the loop has gone through it and calls
     :meth:`release`: the bound is on every event between the reader and the consumer."""
 
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        # Reentrant: the garbage collector may finish a loop (which puts back the rest of its
+        # batch, under this lock) in whichever thread allocates, the producer's too, while it
+        # holds this lock in put_events().
+        self.mutex = threading.RLock()  # type: ignore[assignment]
+        self.not_empty = threading.Condition(self.mutex)
+        self.not_full = threading.Condition(self.mutex)
+        self.all_tasks_done = threading.Condition(self.mutex)
+
     def _init(self, maxsize: int) -> None:
         self.queue: collections.deque[QueueItem] = collections.deque()
         self.size = 0
         self.in_hand = 0
+        # Rests of batches put back (by id), with the order their batches were taken in: a
+        # rest goes back after those of older batches.
+        self.returned: dict[int, int] = {}
         # The last loop over it ended while callbacks also take the events: a producer waiting
         # for room must not wait for a reader that may never come.
         self.abandoned = False
@@ -101,6 +117,8 @@ class EventQueue(queue.Queue[QueueItem]):
 
     def _get(self) -> QueueItem:
         item = self.queue.popleft()
+        if self.returned:
+            self.returned.pop(id(item), None)
         self.size -= len(item) if isinstance(item, list) else 1
         return item
 
@@ -122,7 +140,7 @@ class EventQueue(queue.Queue[QueueItem]):
                 piece = events if start == 0 and room >= total else events[start : start + room]
                 start += len(piece)
                 tail = self.queue[-1] if self.queue else None
-                if isinstance(tail, list):
+                if isinstance(tail, list) and not (self.returned and id(tail) in self.returned):
                     tail.extend(piece)
                 else:
                     self.queue.append(piece)
@@ -160,13 +178,20 @@ class EventQueue(queue.Queue[QueueItem]):
                 self.size -= 1
             return item
 
-    def put_back(self, rest: list[Event], held: int) -> None:
-        """A loop broke off in a batch of ``held`` events it took: ``rest`` of it goes back to
-        the front (past the bound: it had its room), and the batch's room is freed."""
+    def put_back(self, rest: list[Event], held: int, order: int) -> None:
+        """A loop broke off in a batch of ``held`` events it took (the ``order``-th taken):
+        ``rest`` of it goes back to the front, after the rests of older batches (past the
+        bound: it had its room), and the batch's room is freed."""
         with self.mutex:
             self.in_hand -= held
             if rest:
-                self.queue.appendleft(rest)
+                returned, place = self.returned, 0
+                for item in self.queue:
+                    if returned.get(id(item), order) >= order:
+                        break
+                    place += 1
+                self.queue.insert(place, rest)
+                returned[id(rest)] = order
                 self.size += len(rest)
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
@@ -214,6 +239,7 @@ class Dispatcher:
         "_lock",
         "_open",
         "_options",
+        "_order",
         "_queue",
         "_stop",
         "_subscribers",
@@ -234,8 +260,9 @@ class Dispatcher:
         # The batches handed to loops over events() and the iterators over them, until a
         # loop finds one finished: a loop that broke off leaves the rest of its batch here,
         # where the next loop (or a first subscriber) takes it up, in order.
-        self._open: list[tuple[list[Event], Iterator[Event], int]] = []
+        self._open: list[_Entry] = []
         self._iterators = 0  # loops over events() under way
+        self._order = itertools.count()  # numbers the batches loops take
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         # A subscriber is being handed the backlog, in the thread ``_flusher``: the reader
         # waits meanwhile, so new events come after it (and back-pressure holds).
@@ -345,7 +372,7 @@ class Dispatcher:
             if first_consumer:
                 if self._queue is not None:
                     self._queue.abandon()  # a reader waiting for room must not wait on
-                flush = self._claim_backlog(leftovers)
+                flush = nested or self._claim_backlog(leftovers)
             else:
                 flush = bool(leftovers) and (nested or self._claim_backlog(leftovers))
         if not flush:
@@ -481,7 +508,7 @@ class Dispatcher:
                 waiting.get_nowait()
         except queue.Empty:
             pass
-        for batch, _, _ in list(self._open):
+        for batch, *_ in list(self._open):
             batch.clear()  # ends the iterators over it, in whichever thread
         self._unclaimed = []
         end = self._end
@@ -510,7 +537,7 @@ class Dispatcher:
             self._iterators += 1
             self._choose_direct()
         done = 0  # the room of batches this loop went through: freed at its next take()
-        current: Optional[tuple[list[Event], Iterator[Event], int]] = None  # the one it is in
+        current: Optional[_Entry] = None  # the one it is in
         try:
             waiting.abandoned = False
             while True:
@@ -531,7 +558,9 @@ class Dispatcher:
                     if item.error is not None:
                         raise item.error
                     return
-                entry = (item, iter(item), len(item))
+                returned = waiting.returned
+                order = returned.pop(id(item), None) if returned else None
+                entry = (item, iter(item), len(item), next(self._order) if order is None else order)
                 self._open.append(entry)  # before the check: discard() empties it from now on
                 if self._stop.is_set():
                     # close() began and may have drained the queue before this batch reached it:
@@ -572,7 +601,7 @@ class Dispatcher:
             self._forget(entry)
         return None
 
-    def _put_back(self, entry: tuple[list[Event], Iterator[Event], int]) -> None:
+    def _put_back(self, entry: _Entry) -> None:
         """A loop broke off in this batch: its rest goes back to the front of the queue (where
         a loop waiting in take() finds it), and the batch's room with it."""
         try:
@@ -581,9 +610,9 @@ class Dispatcher:
             return  # another loop found it finished and freed its room
         rest = list(entry[1])  # takes what is left, should another loop share the iterator
         if self._queue is not None:
-            self._queue.put_back(rest, entry[2])
+            self._queue.put_back(rest, entry[2], entry[3])
 
-    def _forget(self, entry: tuple[list[Event], Iterator[Event], int]) -> None:
+    def _forget(self, entry: _Entry) -> None:
         """Forget a finished batch and free its room, once, whichever loop finds it first."""
         try:
             self._open.remove(entry)

@@ -157,11 +157,14 @@ def replayable(data: Any) -> Any:
     return data
 
 
-def _chunk_bytes(chunk: object) -> bytes:
+def _chunk_bytes(chunk: Any) -> bytes:
     if isinstance(chunk, str):
         return chunk.encode("utf-8")
-    if isinstance(chunk, (bytes, bytearray, memoryview)):
-        return bytes(chunk)
+    if not isinstance(chunk, int):  # bytes(5) would be five NULs
+        try:
+            return bytes(memoryview(chunk))
+        except TypeError:
+            pass
     raise TypeError(
         f"data= yields a {type(chunk).__name__}; a generator or iterator body must yield bytes "
         "or str (to send the bytes of b'...', pass them whole)"

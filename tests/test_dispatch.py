@@ -3,6 +3,7 @@ thread where back-pressure is the point."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -456,6 +457,88 @@ def test_a_loop_waiting_gets_what_another_broke_off_in_first() -> None:
     sink.end(None)
     waiting.join(WAIT)
     assert got == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("older_first", [True, False])
+def test_two_loops_breaking_off_put_their_rests_back_oldest_first(older_first: bool) -> None:
+    # Each loop in a batch of its own (both waited in take()), then both break off.
+    sink = dispatcher()
+    firsts: dict[str, threading.Event] = {}
+
+    def consumer() -> None:
+        events = loop(sink)
+        event = next(events)
+        release = firsts[event.data] = threading.Event()
+        release.wait(WAIT)  # returning drops the loop: it breaks off mid-batch
+
+    threads = [threading.Thread(target=consumer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)  # both wait in take()
+    sink.deliver(batch(3))
+    wait_until(lambda: "0" in firsts, "one loop to take 0-2")
+    sink.deliver(batch(3, start=3))
+    wait_until(lambda: "3" in firsts, "the other to take 3-5")
+    for data in ("0", "3") if older_first else ("3", "0"):
+        firsts[data].set()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(WAIT)
+    sink.end(None)
+    assert [event.data for event in loop(sink)] == ["1", "2", "4", "5"]
+
+
+def test_a_loop_finished_by_the_garbage_collector_inside_the_reader_does_not_deadlock(
+) -> None:
+    # The collector runs a loop's finally (which puts back the rest of its batch, under the
+    # queue's lock) in whichever thread allocates: here the reader, inside put_events().
+    class Holder:
+        loop: Any
+        me: Any
+
+    class Read(list):  # type: ignore[type-arg]
+        """A read whose slice (put_events' allocation under its lock) collects."""
+
+        def __getitem__(self, key: Any) -> Any:
+            if isinstance(key, slice):
+                gc.collect()
+            return list.__getitem__(self, key)
+
+    gc.collect()
+    gc.disable()
+    try:
+        sink = dispatcher(queue_size=4)
+        sink.deliver(batch(3))
+        holder = Holder()
+        holder.loop, holder.me = loop(sink), holder  # a cycle: only the collector ends it
+        first = next(holder.loop).data
+        del holder
+        producer = threading.Thread(target=sink.deliver, args=(Read(batch(5, start=3)),))
+        producer.start()
+        producer.join(0.5)
+        events = loop(sink)
+        got = [first] + [next(events).data for _ in range(7)]
+        producer.join(WAIT)
+        assert not producer.is_alive()
+        assert got == [str(n) for n in range(8)]
+    finally:
+        gc.enable()
+
+
+def test_a_handler_swapping_its_type_inside_the_first_hand_over_gets_the_kept_events(
+) -> None:
+    sink = dispatcher()
+    sink.deliver([Event(event="b", data="b0"), Event(event="a", data="a1"),
+                  Event(event="b", data="b1")])
+    b_events: list[str] = []
+
+    def on_a(_event: Event) -> None:
+        sink.unsubscribe("a", on_a)
+        sink.subscribe("b", lambda event: b_events.append(event.data))
+
+    sink.subscribe("a", on_a)
+    sink.deliver([Event(event="b", data="b2")])
+    assert b_events == ["b0", "b1", "b2"]
 
 
 def test_unsubscribing_every_handler_restores_back_pressure() -> None:

@@ -4,6 +4,7 @@ options. Pure: nothing here opens a connection."""
 
 from __future__ import annotations
 
+import array
 import copy
 import dataclasses
 import math
@@ -477,5 +478,5 @@ def test_merged_options_build() -> None:
 def test_a_body_iterator_must_yield_bytes_or_str() -> None:
     with pytest.raises(TypeError, match="must yield bytes or str"):
         build_options("http://127.0.0.1:9/s", {"data": iter(b"hi")})
-    built = build_options("http://127.0.0.1:9/s", {"data": iter(["a", b"b", bytearray(b"c")])})
-    assert built.data == b"abc"
+    chunks = iter(["a", b"b", bytearray(b"c"), array.array("B", b"d")])
+    assert build_options("http://127.0.0.1:9/s", {"data": chunks}).data == b"abcd"
