@@ -346,7 +346,8 @@ class Dispatcher:
             if self._stop.is_set():
                 break
             self.call_user(on_message, event)
-            for handler in subscribers.get(event.event, ()):
+            # Read for each event: a handler that unsubscribed (a one-shot) is called no more.
+            for handler in self._subscribers.get(event.event, ()):
                 if self._stop.is_set():
                     break
                 self.call_user(handler, event)

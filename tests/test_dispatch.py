@@ -541,6 +541,20 @@ def test_a_handler_swapping_its_type_inside_the_first_hand_over_gets_the_kept_ev
     assert b_events == ["b0", "b1", "b2"]
 
 
+def test_a_handler_that_unsubscribes_itself_is_called_no_more_within_the_read() -> None:
+    sink = dispatcher()
+    calls: list[str] = []
+
+    def once(event: Event) -> None:
+        calls.append(event.data)
+        sink.unsubscribe("message", once)
+
+    sink.subscribe("message", lambda _event: None)
+    sink.subscribe("message", once)
+    sink.deliver(batch(5))
+    assert calls == ["0"]
+
+
 def test_unsubscribing_every_handler_restores_back_pressure() -> None:
     sink = dispatcher(queue_size=3)
     sink.deliver(batch(1))
