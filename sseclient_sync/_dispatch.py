@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Union
 from ._models import Event
 from ._options import Options
 
-__all__ = ["Dispatcher", "EventQueue", "Latch", "QueueEnd", "slices", "wait_in_slices"]
+__all__ = ["Dispatcher", "EventQueue", "HandedOut", "Latch", "QueueEnd", "slices", "wait_in_slices"]
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,6 @@ class Dispatcher:
         "_lock",
         "_open",
         "_options",
-        "_order",
         "_queue",
         "_stop",
         "_subscribers",
@@ -257,12 +256,8 @@ class Dispatcher:
         # Made when first needed: a connection read by callbacks alone never needs one.
         self._queue: Optional[EventQueue] = None
         self._end: Optional[QueueEnd] = None
-        # The batches handed to loops over events() and the iterators over them, until a
-        # loop finds one finished: a loop that broke off leaves the rest of its batch here,
-        # where the next loop (or a first subscriber) takes it up, in order.
-        self._open: list[_Entry] = []
+        self._open = HandedOut()  # the batches loops over events() are going through
         self._iterators = 0  # loops over events() under way
-        self._order = itertools.count()  # numbers the batches loops take
         self._subscribers: Mapping[str, tuple[Handler, ...]] = {}
         # A subscriber is being handed the backlog, in the thread ``_flusher``: the reader
         # waits meanwhile, so new events come after it (and back-pressure holds).
@@ -414,7 +409,7 @@ class Dispatcher:
         """Under the lock: True (and flushing, in this thread) when there is a backlog (or
         ``leftovers``) nobody hands over yet."""
         queued = self._queue is not None and not self._queue.empty()
-        if self._flushing or not (leftovers or queued or self._unfinished()):
+        if self._flushing or not (leftovers or queued or self._open.unfinished(self._queue)):
             return False
         self._flushing, self._flusher = True, threading.get_ident()
         return True
@@ -479,7 +474,7 @@ class Dispatcher:
             self._handed_over.wait(_QUEUE_POLL)
 
     def _next_backlog_item(self) -> Optional[QueueItem]:
-        unfinished = self._unfinished() if self._open else None
+        unfinished = self._open.unfinished(self._queue) if self._open.entries else None
         if unfinished is not None:
             return list(unfinished)  # what a loop left of its batch comes first
         if self._queue is not None:
@@ -509,8 +504,7 @@ class Dispatcher:
                 waiting.get_nowait()
         except queue.Empty:
             pass
-        for batch, *_ in list(self._open):
-            batch.clear()  # ends the iterators over it, in whichever thread
+        self._open.empty()
         self._unclaimed = []
         end = self._end
         if end is not None and waiting is not None:
@@ -542,10 +536,10 @@ class Dispatcher:
         try:
             waiting.abandoned = False
             while True:
-                unfinished = self._unfinished() if self._open else None
+                unfinished = self._open.unfinished(waiting) if self._open.entries else None
                 if unfinished is not None:
-                    # The rest of a batch another loop broke off in (or is still in: shared,
-                    # each event still goes to one loop).
+                    # The rest of a batch another loop is still in (shared: each event still
+                    # goes to one loop).
                     yield unfinished
                     continue
                 item = waiting.take(timeout, done)
@@ -560,9 +554,8 @@ class Dispatcher:
                         raise item.error
                     return
                 returned = waiting.returned
-                order = returned.pop(id(item), None) if returned else None
-                entry = (item, iter(item), len(item), next(self._order) if order is None else order)
-                self._open.append(entry)  # before the check: discard() empties it from now on
+                entry = self._open.add(item, returned.pop(id(item), None) if returned else None)
+                # Added before the check: discard() empties it from now on.
                 if self._stop.is_set():
                     # close() began and may have drained the queue before this batch reached it:
                     # handing it out would skip the discarded events and carry on after them.
@@ -571,16 +564,10 @@ class Dispatcher:
                 current = entry
                 yield entry[1]
                 current = None
-                # Finished (the loop asks for more only then): forget it, unless another loop
-                # that found it finished already did.
-                try:
-                    self._open.remove(entry)
-                    done += entry[2]
-                except ValueError:
-                    pass
+                done += self._open.finished(entry)  # the loop asks for more only then
         finally:
             if current is not None:
-                self._put_back(current)  # broke off in it: the rest goes first to the next
+                self._open.put_back(current, waiting)  # broke off in it: the rest goes first
             if done:
                 waiting.release(done)
             # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
@@ -592,35 +579,6 @@ class Dispatcher:
                 callbacks = self._subscribers or self._options.on_message
                 if not self._iterators and callbacks and self._queue is not None:
                     self._queue.abandon()
-
-    def _unfinished(self) -> Optional[Iterator[Event]]:
-        """An iterator over a handed-out batch with events left, oldest first; the finished
-        ones are forgotten on the way."""
-        for entry in list(self._open):
-            if length_hint(entry[1]):
-                return entry[1]
-            self._forget(entry)
-        return None
-
-    def _put_back(self, entry: _Entry) -> None:
-        """A loop broke off in this batch: its rest goes back to the front of the queue (where
-        a loop waiting in take() finds it), and the batch's room with it."""
-        try:
-            self._open.remove(entry)
-        except ValueError:
-            return  # another loop found it finished and freed its room
-        rest = list(entry[1])  # takes what is left, should another loop share the iterator
-        if self._queue is not None:
-            self._queue.put_back(rest, entry[2], entry[3])
-
-    def _forget(self, entry: _Entry) -> None:
-        """Forget a finished batch and free its room, once, whichever loop finds it first."""
-        try:
-            self._open.remove(entry)
-        except ValueError:
-            return  # another loop did
-        if self._queue is not None:
-            self._queue.release(entry[2])
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""
@@ -634,6 +592,56 @@ class Dispatcher:
                 if self._end is not None:
                     waiting.put_end(self._end)
             return waiting
+
+
+class HandedOut:
+    """The batches handed to loops over events(), with the iterators over them, until a loop
+    finds one finished. Two loops at once share one (each event still goes to one loop); the
+    rest of one a loop broke off in goes back to the front of the queue."""
+
+    __slots__ = ("_order", "entries")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self._order = itertools.count()  # numbers the batches in the order loops take them
+
+    def add(self, batch: list[Event], order: Optional[int]) -> _Entry:
+        """Hand out ``batch`` (a rest put back keeps its ``order``)."""
+        entry = (batch, iter(batch), len(batch), next(self._order) if order is None else order)
+        self.entries.append(entry)
+        return entry
+
+    def finished(self, entry: _Entry) -> int:
+        """A loop went through ``entry``: the room to free, unless another loop that found it
+        finished already freed it."""
+        try:
+            self.entries.remove(entry)
+        except ValueError:
+            return 0
+        return entry[2]
+
+    def unfinished(self, waiting: Optional[EventQueue]) -> Optional[Iterator[Event]]:
+        """An iterator over a batch with events left, oldest first; the finished ones are
+        forgotten on the way, their room freed."""
+        for entry in list(self.entries):
+            if length_hint(entry[1]):
+                return entry[1]
+            room = self.finished(entry)
+            if room and waiting is not None:
+                waiting.release(room)
+        return None
+
+    def put_back(self, entry: _Entry, waiting: EventQueue) -> None:
+        """A loop broke off in this batch: its rest goes back to the front of the queue (where
+        a loop waiting in take() finds it), and the batch's room with it."""
+        room = self.finished(entry)
+        if room or not entry[2]:  # else another loop found it finished and freed its room
+            waiting.put_back(list(entry[1]), room, entry[3])  # list(): should one share it
+
+    def empty(self) -> None:
+        """close(): end every iterator over them, in whichever thread."""
+        for batch, *_ in list(self.entries):
+            batch.clear()
 
 
 def slices(timeout: Optional[float]) -> Iterator[float]:
