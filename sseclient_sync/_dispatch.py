@@ -635,7 +635,7 @@ class HandedOut:
         """A loop broke off in this batch: its rest goes back to the front of the queue (where
         a loop waiting in take() finds it), and the batch's room with it."""
         room = self.finished(entry)
-        if room or not entry[2]:  # else another loop found it finished and freed its room
+        if room:  # else another loop found it finished and freed its room
             waiting.put_back(list(entry[1]), room, entry[3])  # list(): should one share it
 
     def empty(self) -> None:

@@ -104,30 +104,13 @@ class _ShowsItsSocket:
 
     def _new_conn(self) -> socket.socket:
         transport = _in_flight.transport
-        connection: Any = self
-        if transport is None or urllib3_connection.create_connection is not _CREATE_CONNECTION:
+        if transport is not None and urllib3_connection.create_connection is _CREATE_CONNECTION:
+            sock = _connect_socket(self, transport)
+        else:
             # Not ours, or the caller replaced urllib3's (to resolve names its own way):
             # theirs it is, and only a TLS handshake can be cut short.
-            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
-            if transport is not None and isinstance(self, urllib3.connection.HTTPSConnection):
-                transport.note_socket(sock.dup(), owned=True)
-            return sock
-        try:
-            sock = _connect_socket(connection, transport)
-        except socket.gaierror as error:
-            raise urllib3.exceptions.NameResolutionError(
-                connection.host, connection, error
-            ) from error
-        except socket.timeout as error:
-            raise urllib3.exceptions.ConnectTimeoutError(
-                self, f"Connection to {connection.host} timed out (timeout={connection.timeout})"
-            ) from error
-        except OSError as error:
-            raise urllib3.exceptions.NewConnectionError(
-                connection, f"Failed to establish a new connection: {error}"
-            ) from error
-        sys.audit("http.client.connect", self, connection.host, connection.port)
-        if isinstance(self, urllib3.connection.HTTPSConnection):
+            sock = super()._new_conn()  # type: ignore[misc]
+        if transport is not None and isinstance(self, urllib3.connection.HTTPSConnection):
             transport.note_socket(sock.dup(), owned=True)
         return sock
 
@@ -147,6 +130,25 @@ class _ShowsItsSocket:
 
 
 def _connect_socket(connection: Any, transport: RequestsTransport) -> socket.socket:
+    """urllib3's HTTPConnection._new_conn, with each socket shown to ``transport`` before it
+    connects, and its errors."""
+    try:
+        sock = _open_socket(connection, transport)
+    except socket.gaierror as error:
+        raise urllib3.exceptions.NameResolutionError(connection.host, connection, error) from error
+    except socket.timeout as error:
+        raise urllib3.exceptions.ConnectTimeoutError(
+            connection, f"Connection to {connection.host} timed out (timeout={connection.timeout})"
+        ) from error
+    except OSError as error:
+        raise urllib3.exceptions.NewConnectionError(
+            connection, f"Failed to establish a new connection: {error}"
+        ) from error
+    sys.audit("http.client.connect", connection, connection.host, connection.port)
+    return sock
+
+
+def _open_socket(connection: Any, transport: RequestsTransport) -> socket.socket:
     """urllib3's create_connection, with each socket shown to ``transport`` before it
     connects."""
     host: str = connection._dns_host
