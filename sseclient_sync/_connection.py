@@ -173,8 +173,22 @@ class Connection:
             if current is not closer and current is not thread:
                 life.ended.wait(CLOSE_JOIN_TIMEOUT + 1.0)
             return
-        self._stop_soon()
-        self._dispatcher.discard()
+        try:
+            self._stop_soon()
+            self._dispatcher.discard()
+            self._wait_for_the_reader(thread, current, deadline)
+        finally:
+            # Also past a Ctrl-C in the wait: this call claimed the closing (a second close()
+            # returns at once), so the connection ends here or never.
+            reader.finish(Status.CLOSED, None)
+            self._dispatcher.discard()
+            if thread is None or not thread.is_alive():
+                reader.transport.close()
+
+    def _wait_for_the_reader(
+        self, thread: Optional[threading.Thread], current: threading.Thread, deadline: float
+    ) -> None:
+        """close()'s wait for the reader thread, until ``deadline`` at the most."""
         if thread is not None and thread is not current and in_a_reader_thread():
             # From another connection's callback, no join: two readers closing each other's
             # connections at once (close_all() in both) would each wait for the other. A
@@ -198,10 +212,6 @@ class Connection:
                 self.url,
                 CLOSE_JOIN_TIMEOUT,
             )
-        reader.finish(Status.CLOSED, None)
-        self._dispatcher.discard()
-        if thread is None or not thread.is_alive():
-            reader.transport.close()
 
     def _stop_soon(self) -> None:
         """Tell the reader to stop, without waiting for it (close() waits)."""

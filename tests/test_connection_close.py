@@ -8,6 +8,7 @@ that no thread is left behind (conftest checks that too).
 
 from __future__ import annotations
 
+import _thread
 import functools
 import threading
 import time
@@ -247,6 +248,41 @@ def test_a_final_callback_raising_systemexit_still_ends_the_connection(
     assert conn.wait(WAIT) is Status.COMPLETED
     assert manager.count() == 0
     assert closed == ([] if callback == "on_close" else [conn])
+
+
+def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a")), Silence()]))
+    in_callback, release = threading.Event(), threading.Event()
+    closed: list[Connection] = []
+
+    def slow(_event: Event) -> None:
+        in_callback.set()
+        release.wait(WAIT)
+
+    conn = manager.create(server.url_for("/s"), on_message=slow, on_close=closed.append)
+    assert in_callback.wait(WAIT)
+
+    def interrupt_once_closing() -> None:
+        wait_until(conn._life.stop.is_set, "close() to begin")  # no public sign of it
+        _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_once_closing, name="test-interrupter")
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            conn.close()  # waits for the callback: the interrupt lands in that wait
+    finally:
+        interrupter.join(WAIT)
+        release.set()
+    assert conn.status is Status.CLOSED
+    assert conn.wait(WAIT) is Status.CLOSED
+    assert closed == [conn]
+    assert manager.count() == 0
+    conn.close()
+    assert closed == [conn]
+    wait_until(lambda: not conn_reader_alive(conn), "the reader to end")
 
 
 def test_close_while_waiting_for_the_response_headers(
