@@ -154,22 +154,21 @@ class EventQueue(queue.Queue[QueueItem]):
 
     def take(self, timeout: Optional[float], done: int = 0) -> Optional[QueueItem]:
         """The next item; None once ``timeout`` seconds (``None``: no end) pass. ``done``
-        events of batches taken before are released first (one lock for both). It waits in
-        slices of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()``
-        (how Jupyter and Windows deliver Ctrl-C) until something arrives."""
+        events of batches taken before are released first (one lock for both), unless it
+        raises: an interrupted wait leaves them to the caller to release. It waits in slices
+        of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()`` (how
+        Jupyter and Windows deliver Ctrl-C) until something arrives."""
         waiting = self.queue
         with self.mutex:
             if done:
-                self._release(done)
+                self._release(done)  # before the wait: the producer may need that room
             if not waiting:  # else at once, without reading the clock
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while not waiting:
-                    piece = _WAIT_SLICE
-                    if deadline is not None:
-                        piece = min(piece, deadline - time.monotonic())
-                        if piece <= 0:
-                            return None
-                    self.not_empty.wait(piece)
+                try:
+                    if not self._wait_for_an_item(timeout):
+                        return None
+                except BaseException:  # Ctrl-C: the caller's finally releases them, once
+                    self.in_hand += done
+                    raise
             item = waiting.popleft()  # _get(), inline: this is iteration's every hand-off
             if isinstance(item, list):
                 self.size -= len(item)
@@ -177,6 +176,18 @@ class EventQueue(queue.Queue[QueueItem]):
             else:
                 self.size -= 1
             return item
+
+    def _wait_for_an_item(self, timeout: Optional[float]) -> bool:
+        """Under the lock: wait until the queue has an item (True) or ``timeout`` passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.queue:
+            piece = _WAIT_SLICE
+            if deadline is not None:
+                piece = min(piece, deadline - time.monotonic())
+                if piece <= 0:
+                    return False
+            self.not_empty.wait(piece)
+        return True
 
     def put_back(self, rest: list[Event], held: int, order: int) -> None:
         """A loop broke off in a batch of ``held`` events it took (the ``order``-th taken):

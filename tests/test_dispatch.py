@@ -131,6 +131,25 @@ def test_a_batch_taken_holds_its_room_until_it_is_released() -> None:
     assert waiting.put_events(batch(2, start=4), stop) == []
 
 
+def test_a_ctrl_c_while_a_loop_waits_frees_the_room_of_the_batch_before_once() -> None:
+    sink = dispatcher(queue_size=3)
+    sink.deliver(batch(3))
+    events = loop(sink)
+    assert [next(events).data for _ in range(3)] == ["0", "1", "2"]
+    waiting = sink._the_queue()
+
+    def interrupted(timeout: Any = None) -> bool:
+        raise KeyboardInterrupt  # where a Ctrl-C lands: the wait for the next batch
+
+    waiting.not_empty.wait = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        next(events)  # done with the batch: take() frees its room, then waits
+    assert waiting.in_hand == 0
+    stop = Latch()
+    stop.set()  # so the producer does not wait: it hands back what found no room
+    assert waiting.put_events(batch(5, start=3), stop) == batch(2, start=6)
+
+
 def test_the_end_marker_never_waits_for_room() -> None:
     waiting = EventQueue(2)
     waiting.put_events(batch(2), Latch())
