@@ -497,7 +497,10 @@ class Reader:
         dedup = self.options.dedup
         kept = self.replays.without_replays(events, inherited) if dedup else events
         call, done, fail = self.dispatcher.call_user, self.options.done, self.options.fail
+        stop = self.life.stop
         for index, event in enumerate(kept):
+            if stop.is_set():
+                break  # closed from a predicate: nothing is asked (or delivered) after close()
             ending: Optional[Ending] = None
             if fail is not None and call(fail, event):
                 ending = ServerEventError(
@@ -506,7 +509,7 @@ class Reader:
                     url=self.url,
                     event=event,
                 )
-            elif done is not None and call(done, event):
+            elif done is not None and not stop.is_set() and call(done, event):
                 ending = Ended.DONE
             if ending is not None:
                 seen = next(i for i, each in enumerate(events) if each is event) + 1

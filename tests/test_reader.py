@@ -39,7 +39,7 @@ from fakes import (
     status_error,
     status_of,
 )
-from support import wait_until
+from support import WAIT, wait_until
 
 from sseclient_sync import (
     ConnectError,
@@ -511,6 +511,36 @@ def test_with_done_a_stream_that_ends_before_the_marker_reconnects(
     assert len(transport.requests) == 2
     assert transport.header(1, "Last-Event-ID") == "1"
     assert rec.data == ["a"]
+
+
+@pytest.mark.parametrize("closing", ["fail", "done"])
+def test_no_predicate_is_asked_once_one_closed_the_connection(
+    harness: Harness, rec: Recorder, closing: str
+) -> None:
+    asked: list[str] = []
+
+    def predicate(name: str) -> Any:
+        def ask(event: Event) -> bool:
+            asked.append(f"{name}({event.data})")
+            if name == closing:
+                conn.close()
+            return False
+
+        return ask
+
+    read = b"".join(b"data: %d\n\n" % n for n in range(5))  # one read: one loop over them
+    transport = FakeTransport(FakeStream(read, SILENCE))
+    predicates = {"done": predicate("done"), "fail": predicate("fail")}
+    conn = harness.connection(transport, start=False, **predicates)
+    conn.start()
+    assert ended(conn) is Status.CLOSED
+    reader = conn._reader.thread
+    assert reader is not None
+    reader.join(WAIT)  # it goes on after close() returned inside the predicate
+    assert not reader.is_alive()
+    assert asked == (["fail(0)"] if closing == "fail" else ["fail(0)", "done(0)"])
+    assert rec.data == []
+    assert rec.of("close") == [conn]
 
 
 # --- POST ------------------------------------------------------------------------------------
