@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from operator import length_hint
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 from ._models import Event
 from ._options import Options
@@ -79,6 +79,9 @@ _NOTHING_LEFT: list[Event] = []  # put_events() queued them all (never changed)
 #: A batch a loop took: the events, the iterator over them, the room it holds, and the
 #: order it was taken in.
 _Entry = tuple[list[Event], Iterator[Event], int, int]
+#: The order of what a hand-over puts back: it came off the front of the queue, before any
+#: batch a loop took since.
+_BEFORE_ALL = -1
 
 
 class EventQueue(queue.Queue[QueueItem]):
@@ -431,8 +434,9 @@ class Dispatcher:
         first subscriber. The reader waits meanwhile, so a ``subscribe()`` right after
         ``create_sse_connection`` misses nothing."""
         end: Optional[QueueEnd] = None
+        handing = iter(leftovers)  # what is being handed: its rest, should a handler raise
         try:
-            if not self._hand(leftovers) or not backlog:
+            if not self._hand(handing) or not backlog:
                 return
             while True:
                 with self._lock:
@@ -442,8 +446,14 @@ class Dispatcher:
                 if isinstance(item, QueueEnd):
                     end = item  # put back once the hand-over is over
                     continue
-                if not self._hand(item):
+                handing = iter(item)
+                if not self._hand(handing):
                     return
+        except BaseException:  # Ctrl-C in a handler: a later loop or first subscriber gets the rest
+            rest = list(handing)
+            if rest and not self._stop.is_set():
+                self._the_queue().put_back(rest, 0, _BEFORE_ALL)
+            raise
         finally:  # also past close() or Ctrl-C: a reader waiting for the hand-over goes on
             with self._lock:
                 self._flushing, self._flusher = False, None
@@ -451,7 +461,7 @@ class Dispatcher:
             if end is not None and not self._stop.is_set():  # close() puts it back itself
                 self._the_queue().put_end(end)
 
-    def _hand(self, events: list[Event]) -> bool:
+    def _hand(self, events: Iterable[Event]) -> bool:
         """Call each event's subscribers, keeping the events no subscriber takes for a later
         one; False once close() began."""
         for event in events:

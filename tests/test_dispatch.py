@@ -359,6 +359,31 @@ def test_a_ctrl_c_in_a_first_subscriber_ends_its_hand_over() -> None:
     assert not waiter.is_alive()
 
 
+@pytest.mark.parametrize("later", ["loop", "first subscriber"])
+def test_a_ctrl_c_in_a_first_subscriber_puts_the_rest_of_the_backlog_back_first(
+    later: str,
+) -> None:
+    sink = dispatcher()
+    sink.deliver(batch(5))
+    sink.end(None)
+    got: list[str] = []
+
+    def interrupted(event: Event) -> None:
+        got.append(event.data)
+        if event.data == "1":
+            raise KeyboardInterrupt  # a Ctrl-C in the handler, in the subscribing thread
+
+    with pytest.raises(KeyboardInterrupt):
+        sink.subscribe("message", interrupted)
+    assert got == ["0", "1"]
+    sink.unsubscribe("message", interrupted)
+    if later == "loop":
+        assert [event.data for event in loop(sink)] == ["2", "3", "4"]
+    else:
+        sink.subscribe("message", lambda event: got.append(event.data))
+        assert got == ["0", "1", "2", "3", "4"]
+
+
 def test_a_first_subscriber_gets_every_event_while_the_reader_delivers_during_its_hand_over() -> (
     None
 ):
