@@ -21,7 +21,17 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 from ._models import Event
 from ._options import Options
 
-__all__ = ["Dispatcher", "EventQueue", "HandedOut", "Latch", "QueueEnd", "slices", "wait_in_slices"]
+__all__ = [
+    "Dispatcher",
+    "EventQueue",
+    "HandedOut",
+    "Latch",
+    "QueueEnd",
+    "in_a_reader_thread",
+    "slices",
+    "this_thread",
+    "wait_in_slices",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +39,22 @@ _QUEUE_POLL = 0.1  # how often a reader waiting for room checks for close()
 _WAIT_SLICE = 0.2  # longest a waiting user thread is deaf to interrupt_main()
 
 Handler = Callable[[Event], Any]
+
+this_thread = threading.local()  # .reading: this thread is a connection's reader (run() sets it)
+
+
+def in_a_reader_thread() -> bool:
+    """True in a connection's reader thread (in a callback, when user code asks)."""
+    return getattr(this_thread, "reading", False)
+
+
+def _reported(error: BaseException) -> bool:
+    """Whether a callback's ``error`` goes to on_error instead of up the stack. Any exception
+    does in a reader thread: there nobody could catch it, and it would end the reader and
+    lose the events after it (a KeyboardInterrupt there was raised on purpose: Ctrl-C
+    reaches only the main thread). Elsewhere (on_close from close(), a handler in
+    subscribe()'s hand-over) Ctrl-C and ``sys.exit()`` go on up to the caller."""
+    return isinstance(error, Exception) or in_a_reader_thread()
 
 
 class Latch:
@@ -288,22 +314,27 @@ class Dispatcher:
     # -- user code ---------------------------------------------------------------------------
 
     def call_user(self, function: Optional[Callable[..., Any]], *args: Any) -> Any:
-        """Run user code: its exception is logged and reported to on_error, never fatal."""
+        """Run user code: its exception is logged and reported to on_error, never fatal
+        (outside a reader thread, Ctrl-C and ``sys.exit()`` go up to the caller)."""
         if function is None:
             return None
         try:
             return function(*args)
-        except Exception as error:
+        except BaseException as error:
+            if not _reported(error):
+                raise
             self._report_user_error(error, function)
             return None
 
-    def _report_user_error(self, error: Exception, function: Callable[..., Any]) -> None:
+    def _report_user_error(self, error: BaseException, function: Callable[..., Any]) -> None:
         log.error("a callback of %s raised", self.url, exc_info=error)
         on_error = self._options.on_error
         if on_error is not None and function is not on_error:
             try:
                 on_error(error)
-            except Exception:
+            except BaseException as failure:
+                if not _reported(failure):
+                    raise
                 log.exception("on_error of %s raised", self.url)
 
     def report(self, error: BaseException) -> None:
@@ -331,7 +362,9 @@ class Dispatcher:
                 break  # a callback closed the connection: nothing is delivered after close()
             try:
                 on_each(event)
-            except Exception as error:
+            except BaseException as error:
+                if not _reported(error):
+                    raise
                 self._report_user_error(error, on_each)
 
     def _deliver_to_all(self, events: list[Event]) -> Optional[Handler]:

@@ -14,7 +14,8 @@ import logging
 import threading
 from typing import Any, Callable, Mapping, Optional, Protocol, Union
 
-from ._dispatch import Dispatcher, Latch
+from ._dispatch import Dispatcher, Latch, in_a_reader_thread
+from ._dispatch import this_thread as _this_thread
 from ._exceptions import CallbackError, EventTooLarge, InternalError, ServerEventError, SSEError
 from ._models import TRANSITIONS, Comment, Event, Stats, Status
 from ._options import Options, Runtime
@@ -29,14 +30,6 @@ from ._transport import Stream, Transport
 __all__ = ["Lifecycle", "Reader", "Supervisor", "in_a_reader_thread"]
 
 log = logging.getLogger(__name__)
-
-_this_thread = threading.local()  # .reading: this thread is a connection's reader
-
-
-def in_a_reader_thread() -> bool:
-    """True in a connection's reader thread (in a callback, when user code asks)."""
-    return getattr(_this_thread, "reading", False)
-
 
 class Supervisor(Protocol):
     """Who watches a connection (its manager): told when it ends and when its reader died."""

@@ -762,6 +762,35 @@ def test_an_exception_in_on_message_goes_to_on_error_and_delivery_continues(
     assert rec.errors == [boom]
 
 
+@pytest.mark.parametrize("consumer", ["on_message", "subscriber"])
+@pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt, GeneratorExit])
+def test_a_base_exception_in_a_callback_goes_to_on_error_and_delivery_continues(
+    harness: Harness, rec: Recorder, kind: type[BaseException], consumer: str
+) -> None:
+    # In the reader thread it could only end the thread, with the events after it.
+    raised = kind("from a callback")
+    delivered: list[str] = []
+
+    def callback(event: Event) -> None:
+        delivered.append(event.data)
+        if event.data == "a":
+            raise raised
+
+    read = b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\n"
+    transport = FakeTransport(FakeStream(read), None)
+    errors: list[BaseException] = []
+    given: dict[str, Any] = {"on_message": callback} if consumer == "on_message" else {}
+    conn = harness.connection(transport, start=False, on_error=errors.append, **given)
+    if consumer == "subscriber":
+        conn.subscribe("message", callback)
+    conn.start()
+    assert ended(conn) is Status.COMPLETED
+    assert delivered == ["a", "b", "c"]
+    assert errors == [raised]
+    assert conn.stats().messages_received == 3
+    assert transport.header(1, "Last-Event-ID") == "3"
+
+
 def test_an_exception_in_on_error_is_not_fatal(harness: Harness) -> None:
     def on_error(error: BaseException) -> None:
         raise RuntimeError("on_error bug")
