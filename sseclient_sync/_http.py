@@ -33,6 +33,7 @@ import requests.adapters
 import urllib3
 import urllib3.connection
 import urllib3.exceptions
+import urllib3.response
 from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -183,12 +184,72 @@ def _open_socket(connection: Any, transport: RequestsTransport) -> socket.socket
 _CREATE_CONNECTION = urllib3_connection.create_connection  # what _connect_socket stands for
 
 
+class HeadCutOff(ConnectionError, http.client.HTTPException):
+    """The connection closed in the middle of a response's head (its status line and headers
+    came, the blank line that ends them did not)."""
+
+
+class _LineWatch:
+    """A response's file while http.client reads its head: it remembers the last line read,
+    which is the blank line that ends the head, or b"" when the connection closed first."""
+
+    __slots__ = ("_file", "last")
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.last = b"\n"
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.last = self._file.readline(limit)
+        return self.last
+
+    def close(self) -> None:  # http.client closes it on a bad status line
+        self._file.close()
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response, as RFC 9110 and 9112 read an answer's head: a 1xx interim
+    response before the answer (102 Processing, 103 Early Hints) is skipped, not taken for
+    the answer (http.client skips only 100 Continue; 101 stays final: it switches protocols),
+    and a head cut off by the close is an error, not an empty answer."""
+
+    def begin(self) -> None:
+        file: Any = self.fp
+        watch: Any = _LineWatch(file)
+        self.fp = watch
+        try:
+            super().begin()  # (at once if it has begun already: then watch reads nothing)
+        finally:
+            if self.fp is watch:  # else http.client closed it (None)
+                self.fp = file
+        if not watch.last:
+            raise HeadCutOff("the server closed the connection in the middle of its headers")
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:
+                return version, status, reason
+            _skip_headers(self.fp)
+
+
+def _skip_headers(file: Any) -> None:
+    """Read past the headers of an interim response, with http.client's limits."""
+    for _ in range(_MAX_HEADERS + 1):
+        line = file.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return
+    raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+
+
 class _HTTPConnection(_ShowsItsSocket, urllib3.connection.HTTPConnection):
-    pass
+    response_class = _Response
 
 
 class _HTTPSConnection(_ShowsItsSocket, urllib3.connection.HTTPSConnection):
-    pass
+    response_class = _Response
 
 
 class _NotingHTTPPool(_NotesConnections, HTTPConnectionPool):
@@ -530,7 +591,31 @@ def _accept(
             url=url,
             content_type=content_type,
         )
+    encoding = response.headers.get("Content-Encoding", "")
+    unreadable = [
+        coding
+        for coding in (part.strip().lower() for part in encoding.split(","))
+        if coding and coding != "identity" and coding not in _DECODABLE
+    ]
+    if unreadable:
+        response.close()
+        missing = {"br": "brotli", "zstd": "zstandard"}.get(unreadable[0])
+        raise ContentTypeError(
+            f"{url} answered 200 with Content-Encoding {encoding!r}, which this client cannot "
+            "decode: "
+            + (
+                f"install the {missing} package (urllib3 decodes {unreadable[0]} with it)"
+                if missing
+                else "check the server, or a proxy in between, which ignored Accept-Encoding"
+            ),
+            url=url,
+            content_type=content_type,
+        )
     return _open_stream(response, url, read_timeout)
+
+
+#: The content codings urllib3 undoes here (br and zstd only with their packages installed).
+_DECODABLE = frozenset(urllib3.response.HTTPResponse.CONTENT_DECODERS)
 
 
 def response_socket(raw: urllib3.HTTPResponse) -> Optional[socket.socket]:
@@ -671,6 +756,21 @@ def translate_request_error(
             request_sent=False,
             final=True,
         )
+    malformed = _malformed_head(error)
+    if malformed:
+        return ConnectError(
+            f"{url} answered with a malformed HTTP response ({malformed}); check that the URL "
+            "and its port are those of an HTTP server (an https:// server answers http:// "
+            "with bytes like these)",
+            url=url,
+        )
+    if _timed_out_sending(error):
+        return ConnectError(
+            f"sending the request to {url} timed out (timeout={timeout}s, which also bounds "
+            "each write of the request body): the server stopped reading it. Raise timeout "
+            "for a large body and a slow server",
+            url=url,
+        )
     sent = not _never_connected(error)
     if sent:
         return ConnectError(
@@ -729,6 +829,36 @@ def _tunnel_refusal(error: BaseException) -> str:
 _TUNNEL_FAILED = "Tunnel connection failed:"
 
 
+def _malformed_head(error: BaseException) -> str:
+    """What was wrong with the head of an answer http.client could not read, or ""."""
+    for cause in _causes(error):
+        if isinstance(cause, http.client.LineTooLong):
+            line = "status line" if "status" in str(cause) else "header line"
+            return f"a {line} over {_MAX_LINE} bytes"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return ""  # a BadStatusLine by class, but nothing came: a drop
+        if isinstance(cause, http.client.BadStatusLine):
+            return f"it does not begin with an HTTP status line: {str(cause).strip()[:80]!r}"
+        if type(cause) is http.client.HTTPException and "headers" in str(cause):
+            return str(cause)  # "got more than 100 headers"
+        if isinstance(cause, http.client.UnknownProtocol):
+            return f"an unknown protocol version {str(cause)[:40]!r}"
+    return ""
+
+
+_MAX_LINE: int = http.client._MAXLINE  # type: ignore[attr-defined]
+_MAX_HEADERS: int = http.client._MAXHEADERS  # type: ignore[attr-defined]
+
+
+def _timed_out_sending(error: BaseException) -> bool:
+    """True when writing the request timed out: urllib3 reports a timed-out send as a
+    broken connection, before any response."""
+    causes = list(_causes(error))
+    return any(isinstance(c, urllib3.exceptions.ProtocolError) for c in causes) and any(
+        isinstance(c, socket.timeout) for c in causes
+    )
+
+
 def _never_connected(error: BaseException) -> bool:
     """True when no connection was opened at all: the name did not resolve, or the
     connection was refused or unreachable."""
@@ -781,6 +911,8 @@ def describe_error(error: BaseException) -> str:
             return f"TLS error: {_without_source_location(str(detail))}"
         if isinstance(cause, http.client.IncompleteRead):
             return "the body was cut off"
+        if isinstance(cause, HeadCutOff):
+            return str(cause)
         if isinstance(cause, http.client.RemoteDisconnected):
             return "the server closed the connection without a response"
         if isinstance(cause, OSError) and cause.strerror:
@@ -958,6 +1090,10 @@ class _PlainStream(_DirectStream):
             if not self._busy and self._inner.length != 0:
                 self._peek(1)
             data = self._inner_read1(READ_SIZE)
+            if not data and self._inner.length:
+                # read1() returns b"" at the close even when a Content-Length said more was
+                # coming (read() would raise): the body was cut off, not ended.
+                raise http.client.IncompleteRead(b"", self._inner.length)
         except Exception as error:
             return self._failed(error)
         self._busy = len(data) >= io.DEFAULT_BUFFER_SIZE

@@ -21,6 +21,7 @@ from support import FAST, WAIT, wait_until
 from sseclient_sync import (
     ConnectError,
     ConnectionManager,
+    ContentTypeError,
     Event,
     HTTPStatusError,
     ReadTimeout,
@@ -468,3 +469,156 @@ def test_session_must_be_a_requests_session(session: Any) -> None:
     message = str(caught.value)
     assert "session must be a requests.Session" in message
     assert type(session).__name__ in message
+
+
+# --- Answers http.client reads its own way (found against raw servers) -----------------------
+
+
+def test_a_body_cut_short_of_its_content_length_is_a_drop_not_an_end(server: SSEServer) -> None:
+    # http.client's read1() returns b"" at the close even when the Content-Length promised more
+    server.route(
+        "/cut",
+        Reply(
+            headers={"Content-Type": "text/event-stream", "Content-Length": "500"},
+            body=sse(Event(data="a"), Event(data="b")),
+            framing="close",
+        ),
+    )
+    with ConnectionManager(retry=0) as manager:
+        conn = manager.create(server.url_for("/cut"), method="POST", data=b"q")
+        got = []
+        with pytest.raises(ConnectError) as caught:
+            got.extend(event.data for event in conn.events(timeout=WAIT))
+    assert got == ["a", "b"]
+    assert "broke off: the body was cut off" in str(caught.value)
+    assert conn.status is Status.FAILED
+
+
+def test_interim_responses_before_the_answer_are_skipped(server: SSEServer) -> None:
+    # RFC 9110 15.2: a client must parse 1xx responses it does not expect; http.client skips
+    # only 100 Continue
+    server.route("/hints", Reply(interim=(100, 102, 103, 103), body=sse(Event(data="a"))))
+    with ConnectionManager(retry=0) as manager:
+        conn = manager.create(server.url_for("/hints"))
+        assert [event.data for event in conn.events(timeout=WAIT)] == ["a"]
+    assert conn.status is Status.COMPLETED
+
+
+def test_a_head_cut_off_by_the_close_is_a_drop_not_an_empty_stream(server: SSEServer) -> None:
+    server.route("/cut-head", Reply(cut_head=True))
+    with ConnectionManager(retry=0) as manager, pytest.raises(ConnectError) as caught:
+        manager.create(server.url_for("/cut-head"), method="POST", json={"q": 1})
+    message = str(caught.value)
+    assert "closed the connection in the middle of its headers" in message
+    assert "sending it again could run it twice" in message  # so it was not sent again
+    assert len(server.requests) == 1
+
+
+class _RawAnswer:
+    """A loopback server answering one connection with fixed bytes once it has read the
+    request's head (never its body)."""
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/s"
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        self._held.append(conn)
+        conn.settimeout(WAIT)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            piece = conn.recv(65536)
+            if not piece:
+                return
+            received += piece
+        conn.sendall(self._answer)
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(WAIT)
+        for conn in self._held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", "a header line over 65536"),
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
+            "got more than 100 headers",
+        ),
+        (b"FOO BAR\r\n\r\n", "does not begin with an HTTP status line: 'FOO BAR'"),
+        (b"\x16\x03\x01\x00\x02\x02\x46\r\n", "does not begin with an HTTP status line"),
+        (b"HTTP/2.0 200 OK\r\n\r\n", "an unknown protocol version 'HTTP/2.0'"),
+    ],
+    ids=["long header line", "too many headers", "no status line", "TLS bytes", "HTTP/2"],
+)
+def test_a_malformed_answer_is_named_so_not_a_drop(answer: bytes, expected: str) -> None:
+    raw = _RawAnswer(answer)
+    try:
+        with pytest.raises(ConnectError) as caught:
+            create_sse_connection(raw.url, retry=0, timeout=WAIT)
+    finally:
+        raw.close()
+    message = str(caught.value)
+    assert "answered with a malformed HTTP response" in message and expected in message
+    assert "dropped the connection" not in message and "mid-body" not in message
+
+
+def test_a_request_body_the_server_stops_reading_times_out_saying_so() -> None:
+    raw = _RawAnswer(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+    try:
+        with pytest.raises(ConnectError) as caught:
+            create_sse_connection(raw.url, method="PUT", data=b"x" * (64 << 20), retry=0,
+                                  timeout=0.3, read_timeout=WAIT)
+    finally:
+        raw.close()
+    message = str(caught.value)
+    assert "sending the request to" in message and "timed out (timeout=0.3s" in message
+    assert "mid-body" not in message
+
+
+@pytest.mark.parametrize(
+    ("encoding", "advice"),
+    [("x-custom", "ignored Accept-Encoding"), ("gzip, x-custom", "ignored Accept-Encoding")],
+)
+def test_a_content_encoding_this_client_cannot_decode_is_refused(
+    server: SSEServer, encoding: str, advice: str
+) -> None:
+    server.route(
+        "/enc",
+        Reply(
+            headers={"Content-Type": "text/event-stream", "Content-Encoding": encoding},
+            body=sse(Event(data="a")),
+        ),
+    )
+    with pytest.raises(ContentTypeError) as caught:
+        create_sse_connection(server.url_for("/enc"), retry=0)
+    message = str(caught.value)
+    assert f"Content-Encoding {encoding!r}" in message and advice in message
+    assert len(server.requests) == 1  # final: sending it again cannot help
+
+
+def test_brotli_without_its_package_says_to_install_it(server: SSEServer) -> None:
+    try:  # brotli is never a dependency: skip where it is installed
+        import brotli  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("brotli is installed: urllib3 decodes br")
+    server.route(
+        "/br",
+        Reply(headers={"Content-Type": "text/event-stream", "Content-Encoding": "br"}, body=b"x"),
+    )
+    with pytest.raises(ContentTypeError) as caught:
+        create_sse_connection(server.url_for("/br"), retry=0)
+    assert "install the brotli package" in str(caught.value)

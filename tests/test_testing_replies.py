@@ -29,6 +29,10 @@ from sseclient_sync.testing import Drop, Pause, Reply, Silence, redirect, sse
         (lambda: Pause(-1), ValueError),
         (lambda: Pause(float("nan")), ValueError),
         (lambda: redirect("/new", status=200), ValueError),
+        (lambda: Reply(interim=(101,)), ValueError),  # 101 is a final answer
+        (lambda: Reply(interim=(200,)), ValueError),
+        (lambda: Reply(interim=[103]), ValueError),  # type: ignore[arg-type]
+        (lambda: Reply(cut_head=1), TypeError),  # type: ignore[arg-type]
     ],
 )
 def test_values_are_checked_eagerly(make: Callable[[], object], error: type[Exception]) -> None:

@@ -75,6 +75,11 @@ class Reply:
     bytes, as WSGI servers do (they send nothing before the application yields), so a leading
     :class:`Pause` delays the headers too, and a leading :class:`Silence` never sends them. A
     body with no bytes at all sends them at its end. ``False`` sends them at once.
+
+    ``interim`` are the status codes of informational responses (1xx, not 101) sent before
+    this one, each a status line and a blank line: ``(103,)`` is an Early Hints, as servers
+    behind a CDN send. ``cut_head=True`` sends the status line and the headers without the
+    blank line that ends them, then closes the connection: a server that died in its head.
     """
 
     status: int = 200
@@ -84,6 +89,8 @@ class Reply:
     drop_at: Optional[int] = None
     keep_alive: bool = True
     hold_headers: bool = False
+    interim: tuple[int, ...] = ()
+    cut_head: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.status, bool) or not isinstance(self.status, int):
@@ -97,7 +104,14 @@ class Reply:
             isinstance(drop_at, bool) or not isinstance(drop_at, int) or drop_at < 0
         ):
             raise ValueError(f"Reply drop_at must be None or an int >= 0, got {drop_at!r}")
-        for flag in ("keep_alive", "hold_headers"):
+        interim = self.interim
+        if not isinstance(interim, tuple) or not all(
+            type(code) is int and 100 <= code < 200 and code != 101 for code in interim
+        ):
+            raise ValueError(
+                f"Reply interim must be a tuple of 1xx status codes (not 101), got {interim!r}"
+            )
+        for flag in ("keep_alive", "hold_headers", "cut_head"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"Reply {flag} must be True or False, got {getattr(self, flag)!r}")
         body = self.body

@@ -65,7 +65,10 @@ def plan(reply: Reply, method: str, http11: bool, keep_alive: bool) -> Plan:
     keep_alive = keep_alive and reply.keep_alive and framing != "close"
     if not keep_alive:
         headers.append(("Connection", "close"))
-    head = _encode_head(reply.status, headers)
+    head = b"".join(_encode_head(code, ()) for code in reply.interim)
+    head += _encode_head(reply.status, headers)
+    if reply.cut_head:  # no blank line, no body: the connection closes in the head
+        return Plan(head[:-2], None, False, None, False, False)
     hold = reply.hold_headers and items is not None
     return Plan(head, items, framing == "chunked", reply.drop_at, keep_alive, hold)
 
