@@ -40,7 +40,14 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import connection as urllib3_connection
 
 from ._chunked import ChunkedDecoder, ChunkedError
-from ._exceptions import ConnectError, ContentTypeError, HTTPStatusError, ReadTimeout, SSEError
+from ._exceptions import (
+    ConnectError,
+    ContentTypeError,
+    EventTooLarge,
+    HTTPStatusError,
+    ReadTimeout,
+    SSEError,
+)
 from ._policy import RETRYABLE_STATUSES
 from ._transport import Request, Stream, Transport
 
@@ -520,13 +527,16 @@ class RequestsTransport:
         except requests.exceptions.InvalidSchema:
             return True
 
-    def poll(self, request: Request, timeout: float) -> bytes:
+    def poll(
+        self, request: Request, timeout: float, read_timeout: Optional[float], limit: Optional[int]
+    ) -> bytes:
         url = request.url
         with self._lock:
             self._aborted = False
             self._sending_to = url
         # Registered for the whole exchange, body included, so abort() can cut it short.
         _in_flight.transport = self
+        answered = False
         try:
             response = self.session.request(
                 request.method,
@@ -535,14 +545,15 @@ class RequestsTransport:
                 auth=request.auth,
                 cert=request.cert,
                 proxies=dict(request.proxies) if request.proxies else None,
-                timeout=(timeout, timeout),
+                timeout=(timeout, read_timeout),
                 stream=True,
                 **({} if request.verify is None else {"verify": request.verify}),
             )
             if response.status_code != 200:
                 raise _status_error(response, url)
+            answered = True
             try:
-                return response.content
+                return _poll_body(response, url, limit)
             finally:
                 response.close()
         except UnicodeEncodeError as error:
@@ -553,13 +564,17 @@ class RequestsTransport:
             silent = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)
             if any(isinstance(cause, silent) for cause in _causes(error)):  # headers or body
                 raise ReadTimeout(
-                    f"the poll of {url} was silent for longer than timeout={timeout}s (a poll "
-                    "waits that long for its answer and each piece of its body); raise timeout "
-                    "if the server is slow to answer",
+                    f"the poll of {url} was silent for longer than read_timeout={read_timeout}s "
+                    "(a poll waits that long for its answer and each piece of its body); raise "
+                    "read_timeout if the server is slow to answer",
                     url=url,
-                    timeout=timeout,
+                    timeout=read_timeout or 0.0,
                 ) from error
-            raise translate_request_error(error, url, timeout, timeout) from error
+            if answered:
+                raise ConnectError(
+                    f"the poll answer from {url} broke off: {describe_error(error)}", url=url
+                ) from error
+            raise translate_request_error(error, url, timeout, read_timeout) from error
         finally:
             _in_flight.transport = None
             with self._lock:
@@ -568,6 +583,25 @@ class RequestsTransport:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
+
+
+def _poll_body(response: requests.Response, url: str, limit: Optional[int]) -> bytes:
+    """A poll answer's body, decoded, refused once it passes ``limit`` bytes: it is read
+    whole before it is parsed, so it must not grow without bound."""
+    pieces: list[bytes] = []
+    size = 0
+    for piece in response.iter_content(READ_SIZE):
+        size += len(piece)
+        if limit is not None and size > limit:
+            raise EventTooLarge(
+                f"the poll answer from {url} passed {limit} bytes (4 x max_event_size + 1 MiB) "
+                "and was not read further; raise max_event_size if the server really answers "
+                "polls this large",
+                url=url,
+                limit=limit,
+            )
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def _accept(

@@ -177,7 +177,10 @@ def _with_poll_url_joined(url: object, options: dict[str, Any]) -> dict[str, Any
     """``options`` with a relative ``poll_url`` joined to the stream's ``url``."""
     poll_url = options.get("poll_url")
     if isinstance(poll_url, str) and isinstance(url, str):
-        return {**options, "poll_url": urljoin(url, poll_url)}
+        try:
+            return {**options, "poll_url": urljoin(url, poll_url)}
+        except ValueError as error:  # e.g. an unclosed "[" of an IPv6 address
+            raise ValueError(f"poll_url is not a valid URL ({error}): {poll_url!r}") from None
     return options
 
 

@@ -214,7 +214,7 @@ def _check(options: Options) -> None:
     for name in ("dedup", "wait_open"):
         if not isinstance(getattr(options, name), bool):
             raise TypeError(f"{name} must be True or False, got {getattr(options, name)!r}")
-    if options.reconnect_on_end not in (None, True, False):
+    if options.reconnect_on_end is not None and not isinstance(options.reconnect_on_end, bool):
         raise TypeError(
             f"reconnect_on_end must be None, True or False, got {options.reconnect_on_end!r}"
         )

@@ -133,7 +133,8 @@ def decide(ending: Ending, state: AttemptState, allows: Optional[Allows] = None)
         ending, report = _closed_error(state), False
     assert isinstance(ending, SSEError)
     if isinstance(ending, ServerEventError) and state.retry.should_retry is None:
-        return _give_up(ending, state)  # the server said what went wrong: final by default
+        # The server said what went wrong: final by default, and polling would hear the same.
+        return Fail(ending)
     if not is_retryable(ending):
         return _give_up(ending, state)
     if not _sending_again_is_safe(ending, state):
@@ -149,7 +150,9 @@ def is_retryable(error: BaseException) -> bool:
         return error.status_code in RETRYABLE_STATUSES
     if isinstance(error, ConnectError):
         return not error.final
-    return isinstance(error, (ReadTimeout, CallbackError, InternalError, ServerEventError))
+    if isinstance(error, CallbackError):  # a wrong return value (a TypeError) stays wrong
+        return not isinstance(error, TypeError)
+    return isinstance(error, (ReadTimeout, InternalError, ServerEventError))
 
 
 def _end_is_a_drop(state: AttemptState) -> bool:

@@ -11,7 +11,11 @@ from typing import Any, Optional
 from ._exceptions import EventTooLarge, ProtocolError
 from ._models import Event
 
-__all__ = ["first_too_large", "parse_poll_body"]
+__all__ = ["POLL_SLACK", "first_too_large", "parse_poll_body"]
+
+#: A poll answer is read whole before it is parsed: it may have 4 x max_event_size bytes plus
+#: this many, so that a small answer with one oversized event still delivers those before it.
+POLL_SLACK = 1 << 20
 
 
 def parse_poll_body(
@@ -25,7 +29,11 @@ def parse_poll_body(
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:  # nested too deeply
-        message = f"the poll response from {url} is not JSON: {error}"
+        message = (
+            f"the poll response from {url} is not JSON ({error}; it begins {body[:60]!r}): "
+            'check that poll_url answers {"events": [...]} (an HTML page usually means a '
+            "login or error page)"
+        )
         raise ProtocolError(message, url=url) from error
     items = document.get("events") if isinstance(document, dict) else None
     if not isinstance(items, list):

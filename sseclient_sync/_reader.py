@@ -22,9 +22,9 @@ from ._options import Options, Runtime
 from ._parser import SSEParser
 from ._policy import AttemptState, Complete, Decision, Ended, Ending, Fail, Poll, Reconnect
 from ._policy import decide as decide_next
-from ._poll import first_too_large, parse_poll_body
+from ._poll import POLL_SLACK, first_too_large, parse_poll_body
 from ._replay import ReplayFilter
-from ._request import check_overrides, poll_request, stream_request
+from ._request import BadResumeValue, check_overrides, poll_request, stream_request
 from ._transport import Stream, Transport
 
 __all__ = ["Lifecycle", "Reader", "Supervisor", "in_a_reader_thread"]
@@ -326,17 +326,14 @@ class Reader:
         except Exception as error:
             log.exception("resume= hook of %s raised", self.url)
             failure = CallbackError(
-                f"the resume= hook for {self.url} raised {error!r}; the reconnect is tried "
-                "again under the Retry budget",
-                url=self.url,
+                f"the resume= hook for {self.url} raised {error!r}", url=self.url
             )
             failure.__cause__ = error
             return failure
         try:
             self.overrides = check_overrides(returned, self.url)
-        except TypeError as error:
-            self.finish(Status.FAILED, error)
-            return True
+        except BadResumeValue as error:
+            return error  # final: the policy fails the connection, or falls back to polling
         return None
 
     # -- one stream ---------------------------------------------------------------------------
@@ -585,10 +582,15 @@ class _Polling:
         reader = self.reader
         options, parser = reader.options, reader.parser
         last_id = parser.last_event_id
+        size = options.max_event_size
+        limit = None if size is None else 4 * size + POLL_SLACK  # JSON escapes lengthen data
+        request = poll_request(options, url, last_id)
         try:
-            body = reader.transport.poll(poll_request(options, url, last_id), options.timeout)
+            body = reader.transport.poll(request, options.timeout, options.read_timeout, limit)
             reader.life.bytes += len(body)
             events, inherited = parse_poll_body(body, url, last_id)
+        except EventTooLarge as error:
+            return error  # fails as on a stream
         except SSEError as error:
             if not reader._interrupted():  # reconnect() cut the poll short: no failure
                 reader.dispatcher.report(error)

@@ -9,7 +9,7 @@ override them all; names in any case.
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Union
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from ._exceptions import CallbackError
 from ._options import Options, check_headers, check_json, replayable
@@ -75,6 +75,8 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
             raise TypeError(f"unknown keys {unknown}")
         if not isinstance(overrides.get("url") or "", str):
             raise TypeError(f"url {overrides['url']!r}, not a str")
+        if overrides.get("url"):
+            _check_url(overrides["url"])
         for name in ("params", "headers"):
             value = overrides.get(name) or {}
             if not isinstance(value, Mapping):
@@ -93,6 +95,15 @@ def check_overrides(overrides: object, url: Optional[str] = None) -> dict[str, A
             url=url,
         ) from None
     return checked
+
+
+def _check_url(url: str) -> None:
+    """Raise ValueError for a URL no request can be made of (``http://[::1``, a port past
+    65535), whatever the stream's URL it is joined to."""
+    try:
+        _ = urlsplit(url).port  # raises for a port past 65535
+    except ValueError as error:
+        raise ValueError(f"url {url!r} is not a valid URL ({error})") from None
 
 
 def _last_event_id(last_event_id: Optional[str]) -> dict[str, Any]:

@@ -54,9 +54,12 @@ class Transport(Protocol):
         """From any thread: interrupt an ``open`` or ``poll`` in progress. False when one is
         in progress that no interrupt reaches (a session of the caller's own)."""
 
-    def poll(self, request: Request, timeout: float) -> bytes:
+    def poll(
+        self, request: Request, timeout: float, read_timeout: Optional[float], limit: Optional[int]
+    ) -> bytes:
         """Send ``request`` for the polling fallback; return the body of a 200 response.
-        Raises ConnectError or HTTPStatusError."""
+        ``timeout`` bounds connecting, ``read_timeout`` each silence. Raises ConnectError,
+        HTTPStatusError, ReadTimeout, or EventTooLarge for a body past ``limit`` bytes."""
 
     def close(self) -> None:
         """Release what the transport owns (its own session)."""

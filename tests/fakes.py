@@ -136,6 +136,7 @@ class FakeTransport:
         self.timeouts: list[tuple[float, Optional[float]]] = []
         self.streams: list[FakeStream] = []
         self.poll_calls: list[tuple[str, dict[str, Any], float]] = []
+        self.poll_bounds: list[tuple[Optional[float], Optional[int]]] = []
         self.closed = 0
 
     def open(
@@ -160,9 +161,12 @@ class FakeTransport:
         self._released.set()
         return True
 
-    def poll(self, request: Request, timeout: float) -> bytes:
+    def poll(
+        self, request: Request, timeout: float, read_timeout: Optional[float], limit: Optional[int]
+    ) -> bytes:
         with self._changed:
             self.poll_calls.append((request.url, dict(request.headers or {}), timeout))
+            self.poll_bounds.append((read_timeout, limit))
             item = self._polls.popleft() if self._polls else None
             self._changed.notify_all()
         if item is None:

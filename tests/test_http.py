@@ -23,6 +23,7 @@ from sseclient_sync import (
     ConnectionManager,
     ContentTypeError,
     Event,
+    EventTooLarge,
     HTTPStatusError,
     ReadTimeout,
     Retry,
@@ -227,30 +228,68 @@ def test_the_callers_proxies_dict_is_left_alone(
     assert proxies == {"http": None}
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        [Pause(0.6), '{"events": []}'],  # the headers wait for the body
-        ['{"events"', Pause(0.6), ": []}"],  # the body stalls
-    ],
-)
-def test_a_silent_poll_names_the_timeout_it_waits_with(
-    server: SSEServer, body: list[BodyItem]
-) -> None:
+SLOW_POLL_BODIES = [
+    [Pause(0.6), '{"events": [{"data": "p"}]}'],  # the headers wait for the body
+    ['{"events": [{"data": ', Pause(0.6), '"p"}]}'],  # the body stalls
+]
+
+
+def _poll_after_a_404(
+    server: SSEServer, body: list[BodyItem], **options: Any
+) -> tuple[list[BaseException], list[str]]:
     server.route("/stream", Reply(status=404))
     json_reply = Reply(headers={"Content-Type": "application/json"}, body=body, hold_headers=True)
     server.route("/poll", json_reply)
     errors: list[BaseException] = []
-    with ConnectionManager(retry=0, wait_open=False, timeout=0.2, read_timeout=WAIT) as manager:
+    got: list[str] = []
+    with ConnectionManager(retry=0, wait_open=False, **options) as manager:
         manager.create(
             server.url_for("/stream"),
             poll_url=server.url_for("/poll"),
             poll_interval=5,
             on_error=errors.append,
+            on_message=lambda event: got.append(event.data),
         )
-        wait_until(lambda: len(errors) >= 2, "the poll's error")
+        wait_until(lambda: len(errors) >= 2 or got, "the poll's answer or its error")
+    return errors, got
+
+
+@pytest.mark.parametrize("body", SLOW_POLL_BODIES)
+def test_a_poll_waits_read_timeout_for_its_answer_not_the_connect_timeout(
+    server: SSEServer, body: list[BodyItem]
+) -> None:
+    errors, got = _poll_after_a_404(server, body, timeout=0.2, read_timeout=WAIT)
+    assert got == ["p"] and len(errors) == 1  # the stream's 404 alone
+
+
+@pytest.mark.parametrize("body", SLOW_POLL_BODIES)
+def test_a_silent_poll_names_the_read_timeout_it_waits_with(
+    server: SSEServer, body: list[BodyItem]
+) -> None:
+    errors, got = _poll_after_a_404(server, body, timeout=WAIT, read_timeout=0.2)
+    assert got == []
     assert isinstance(errors[1], ReadTimeout) and errors[1].timeout == 0.2
-    assert "timeout=0.2s" in str(errors[1]) and "read_timeout" not in str(errors[1])
+    assert "read_timeout=0.2s" in str(errors[1])
+
+
+def test_a_poll_answer_past_its_bound_is_not_read_whole(
+    server: SSEServer,
+) -> None:
+    events = [{"data": "x" * 900, "id": str(n)} for n in range(1500)]  # 1.4 MB, each < 1000
+    errors, got = _poll_after_a_404(
+        server, [json.dumps({"events": events})], max_event_size=1000, timeout=WAIT
+    )
+    assert got == []
+    assert isinstance(errors[1], EventTooLarge)
+    assert "passed 1052576 bytes (4 x max_event_size + 1 MiB)" in str(errors[1])
+
+
+def test_a_poll_answer_cut_mid_body_says_it_broke_off(server: SSEServer) -> None:
+    errors, _ = _poll_after_a_404(server, ['{"events": [', Drop()], timeout=WAIT)
+    assert isinstance(errors[1], ConnectError)
+    message = str(errors[1])
+    assert "the poll answer from" in message and "broke off" in message
+    assert "before answering" not in message
 
 
 def _a_closed_port() -> int:
@@ -393,15 +432,18 @@ def test_a_request_requests_refuses_to_send_is_final_and_says_what_to_fix(
     assert len(responses.calls) == 1
 
 
-def test_a_resumed_url_with_a_bad_port_fails_at_once(server: SSEServer) -> None:
+@pytest.mark.parametrize("resumed", ["http://127.0.0.1:99999/s", "http://[::1/s"])
+def test_a_resumed_url_no_request_can_be_made_of_fails_at_once(
+    server: SSEServer, resumed: str
+) -> None:
     server.route("/s", Reply(body=[sse(Event(data="a", id="1")), Drop()]))
     with ConnectionManager(retry=Retry(max_attempts=3, delay=0.01)) as manager:
-        conn = manager.create(
-            server.url_for("/s"), resume=lambda conn: {"url": "http://127.0.0.1:99999/s"}
-        )
+        conn = manager.create(server.url_for("/s"), resume=lambda conn: {"url": resumed})
         assert conn.wait(WAIT) is Status.FAILED
-    assert isinstance(conn.error, ConnectError) and conn.error.final
-    assert "the URL is not valid" in str(conn.error) and "port" in str(conn.error)
+    # The hook's value is wrong: final, and no reader death or restart on the way
+    assert isinstance(conn.error, TypeError) and "resume= hook" in str(conn.error)
+    assert f"url {resumed!r} is not a valid URL" in str(conn.error)
+    assert conn.stats().reconnect_count == 0
     assert len(server.requests) == 1
 
 

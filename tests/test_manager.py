@@ -733,6 +733,14 @@ def test_a_relative_poll_url_default_is_joined_to_each_streams_url(server: SSESe
     assert [r.path for r in server.requests][:2] == ["/s", "/poll"]
 
 
+def test_a_poll_url_urljoin_rejects_is_named_as_the_option() -> None:
+    with ConnectionManager() as manager, pytest.raises(ValueError) as caught:
+        manager.create("http://127.0.0.1:9/s", poll_url="http://[::1")
+    assert "poll_url is not a valid URL" in str(caught.value) and "'http://[::1'" in str(
+        caught.value
+    )
+
+
 def test_close_all_waits_for_readers_busy_in_callbacks_together(server: SSEServer) -> None:
     # Each close() waits up to 2 s for a reader inside a callback: one after another, three
     # busy readers held close_all() (and interpreter exit) for 6 s.

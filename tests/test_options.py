@@ -376,6 +376,13 @@ def test_poll_url_must_be_a_string() -> None:
     check_error(TypeError, "poll_url", 5)
 
 
+@pytest.mark.parametrize("value", [1, 0, "yes"])
+def test_reconnect_on_end_is_none_or_a_bool_not_a_truthy_value(value: Any) -> None:
+    # 1 == True: 1 was accepted, then read as True by one rule and as "not True" by another
+    message = check_error(TypeError, "reconnect_on_end", value)
+    assert repr(value) in message
+
+
 # --- retry coercion --------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from sseclient_sync._policy import (
     Stop,
     decide,
 )
+from sseclient_sync._request import BadResumeValue
 
 URL = "http://127.0.0.1:9/s"
 NO_JITTER = Retry(max_attempts=3, delay=1.0, backoff=2.0, max_delay=30.0, jitter=0)
@@ -231,6 +232,18 @@ def test_a_get_is_always_sent_again() -> None:
 def test_an_in_stream_error_is_final_by_default() -> None:
     error = server_error()
     assert decide(error, state()) == Fail(error)
+
+
+def test_an_in_stream_error_is_final_even_with_a_poll_url() -> None:
+    # The server said the task failed: polling would hear the same.
+    error = server_error()
+    assert decide(error, state(has_poll_url=True)) == Fail(error)
+
+
+def test_a_wrong_resume_value_is_final_and_falls_back_to_polling() -> None:
+    error = BadResumeValue("the resume= hook returned a wrong value", url=URL)
+    assert decide(error, state()) == Fail(error)
+    assert decide(error, state(has_poll_url=True)) == Poll(error)
 
 
 def test_an_in_stream_error_is_resumed_when_should_retry_accepts_it() -> None:

@@ -123,6 +123,15 @@ def test_a_body_that_is_not_json_is_a_value_error_naming_the_url(raw: bytes) -> 
     assert "JSON" in str(caught.value)
 
 
+def test_a_body_that_is_not_json_shows_how_it_begins_and_what_to_check() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_poll_body(b"<html><body>Sign in</body></html>" + b"x" * 1000, URL, None)
+    message = str(caught.value)
+    assert "it begins b'<html><body>Sign in</body></html>xxx" in message
+    assert "x" * 100 not in message  # only the beginning
+    assert "check that poll_url answers" in message and "login" in message
+
+
 @pytest.mark.parametrize(
     "raw", [b"[" * 100_000, b'{"events": [{"data": ' + b"[" * 100_000 + b"]}]}"]
 )

@@ -1093,6 +1093,42 @@ def test_fail_during_polling_fails_with_the_server_event_error(
     assert rec.of("complete") == []
 
 
+def test_polls_are_bounded_by_read_timeout_and_by_max_event_size(
+    harness: Harness,
+) -> None:
+    transport = FakeTransport(status_error(404))
+    harness.connection(
+        transport, poll_url=POLL_URL, timeout=3.0, read_timeout=7.0, max_event_size=1000
+    )
+    transport.wait_polls(1)
+    assert transport.poll_calls[0][2] == 3.0  # connecting
+    assert transport.poll_bounds[0] == (7.0, 4000 + (1 << 20))
+
+
+def test_a_poll_answer_too_large_fails_the_connection_as_on_a_stream(
+    harness: Harness, rec: Recorder
+) -> None:
+    too_large = EventTooLarge("the poll answer passed 4000 bytes", url=POLL_URL, limit=4000)
+    transport = FakeTransport(status_error(404), polls=(poll_body({"data": "a"}), too_large))
+    conn = harness.connection(transport, poll_url=POLL_URL, max_event_size=1000)
+    assert conn.wait(1.0) is Status.FAILED
+    assert conn.error is too_large
+    assert rec.data == ["a"]
+
+
+def test_a_wrong_resume_value_falls_back_to_polling(harness: Harness, rec: Recorder) -> None:
+    transport = FakeTransport(
+        FakeStream(b"id: 1\ndata: a\n\n", drop()), polls=(poll_body({"id": "2", "data": "b"}),)
+    )
+    conn = harness.connection(transport, poll_url=POLL_URL, resume=lambda conn: [1])
+    rec.wait_messages(2)
+    assert conn.status is Status.POLLING
+    assert rec.data == ["a", "b"]
+    assert isinstance(rec.errors[-1], TypeError) and "resume= hook" in str(rec.errors[-1])
+    assert len(transport.requests) == 1  # the hook's value made no request
+    conn.close()
+
+
 # --- the status table is enforced -------------------------------------------------------------
 
 
