@@ -273,5 +273,11 @@ def close_together(connections: Iterable[Connection]) -> None:
     for connection in connections:
         if not connection.status.is_final:
             connection._stop_soon()
-    for connection in connections:
-        connection._close(deadline)
+    closing = iter(connections)
+    try:
+        for connection in closing:
+            connection._close(deadline)
+    except BaseException:  # Ctrl-C in one wait: the rest are told to stop, so end them too
+        for connection in closing:
+            connection._close(time.monotonic())
+        raise

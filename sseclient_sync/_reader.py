@@ -323,7 +323,7 @@ class Reader:
             return True  # closed meanwhile: no hook, no request
         try:
             returned = resume(self.life.connection)
-        except Exception as error:
+        except BaseException as error:  # in the reader thread, as any callback's (_dispatch)
             log.exception("resume= hook of %s raised", self.url)
             failure = CallbackError(
                 f"the resume= hook for {self.url} raised {error!r}", url=self.url

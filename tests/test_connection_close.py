@@ -285,6 +285,39 @@ def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
     wait_until(lambda: not conn_reader_alive(conn), "the reader to end")
 
 
+def test_a_ctrl_c_in_close_all_still_closes_every_connection(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    server.route("/s", Reply(body=[sse(Event(data="a")), Silence()]))
+    in_callback, release = threading.Event(), threading.Event()
+    closed: list[Connection] = []
+
+    def slow(_event: Event) -> None:
+        in_callback.set()
+        release.wait(WAIT)
+
+    busy = manager.create(server.url_for("/s"), on_message=slow, on_close=closed.append)
+    assert in_callback.wait(WAIT)
+    others = [manager.create(server.url_for("/s"), on_close=closed.append) for _ in range(3)]
+
+    def interrupt_once_closing() -> None:
+        wait_until(busy._life.stop.is_set, "close_all() to begin")  # no public sign of it
+        _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_once_closing, name="test-interrupter")
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            manager.close_all()  # waits for the busy callback: the interrupt lands there
+    finally:
+        interrupter.join(WAIT)
+        release.set()
+    for conn in [busy, *others]:
+        assert conn.wait(WAIT) is Status.CLOSED
+    assert sorted(map(id, closed)) == sorted(map(id, [busy, *others]))
+    assert manager.count() == 0
+
+
 def test_close_while_waiting_for_the_response_headers(
     server: SSEServer, manager: ConnectionManager
 ) -> None:

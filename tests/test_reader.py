@@ -447,6 +447,26 @@ def test_resume_raising_is_reported_and_counts_as_a_failed_attempt(
     assert hook_error in rec.errors or any(e.__cause__ is hook_error for e in rec.errors)
 
 
+@pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
+def test_resume_raising_a_base_exception_is_a_failed_attempt_not_a_dead_reader(
+    harness: Harness, rec: Recorder, raised: BaseException
+) -> None:
+    calls: list[int] = []
+
+    def resume(conn: Connection) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise raised
+
+    transport = FakeTransport(FakeStream(b"data: a\n\n", drop()))
+    conn = harness.connection(transport, resume=resume)
+    transport.wait_requests(2)
+    failures = [e for e in rec.errors if e.__cause__ is raised]
+    assert len(failures) == 1 and type(failures[0]).__name__ == "CallbackError"
+    assert not any(isinstance(e, InternalError) for e in rec.errors)
+    assert conn.stats().reconnect_count == 1
+
+
 def test_a_failed_resume_does_not_count_an_extra_reconnect(harness: Harness) -> None:
     calls: list[int] = []
 
