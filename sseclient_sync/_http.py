@@ -785,7 +785,7 @@ def translate_request_error(
         )
     if isinstance(error, _REFUSED_REQUESTS):
         return ConnectError(
-            f"could not send the request to {url}: {_refusal(error)}",
+            f"could not send the request to {url}: {_refusal(error, url)}",
             url=url,
             request_sent=False,
             final=True,
@@ -829,8 +829,8 @@ _REFUSED_REQUESTS = (
 )
 
 
-def _refusal(error: requests.exceptions.RequestException) -> str:
-    """Why requests refused to send a request, and what to do, in plain words."""
+def _refusal(error: requests.exceptions.RequestException, url: str) -> str:
+    """Why requests refused to send a request to ``url``, and what to do, in plain words."""
     text = str(error)
     if isinstance(error, requests.exceptions.InvalidHeader):
         return (
@@ -840,7 +840,12 @@ def _refusal(error: requests.exceptions.RequestException) -> str:
     if "SOCKS" in text:
         return "a socks:// proxy needs the PySocks package: pip install requests[socks]"
     bad_proxy = (requests.exceptions.InvalidProxyURL, urllib3.exceptions.ProxySchemeUnknown)
-    if any(isinstance(cause, bad_proxy) for cause in _causes(error)):
+    if any(
+        isinstance(cause, bad_proxy)
+        # a location that is not in the URL is the proxy's (create() checked the URL)
+        or (isinstance(cause, urllib3.exceptions.LocationParseError) and cause.location not in url)
+        for cause in _causes(error)
+    ):
         return (
             f"the proxy URL is not valid ({text}); check proxies= and the HTTP(S)_PROXY "
             "environment variables"

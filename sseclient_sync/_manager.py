@@ -17,7 +17,14 @@ from urllib.parse import urljoin
 
 from ._connection import Connection, close_together
 from ._http import check_session, new_session
-from ._options import DEFAULT_RUNTIME, Runtime, build_options, merge_options, replayable
+from ._options import (
+    DEFAULT_RUNTIME,
+    Runtime,
+    build_options,
+    check_url,
+    merge_options,
+    replayable,
+)
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -68,6 +75,8 @@ class ConnectionManager:
         # Fail early on a bad default (a relative poll_url is joined to each stream's URL).
         build_options(_PLACEHOLDER_URL, _with_poll_url_joined(_PLACEHOLDER_URL, defaults))
         check_session(session)
+        if base_url is not None:
+            check_url("base_url", base_url)
         self.base_url = base_url
         self._defaults = defaults
         self._session = session
@@ -83,6 +92,8 @@ class ConnectionManager:
         merged = merge_options(self._defaults, options)
         if merged.get("session") is None:
             merged["session"] = self._shared_session()
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, got {type(url).__name__}")
         full_url = urljoin(self.base_url, url) if self.base_url else url
         checked = build_options(full_url, _with_poll_url_joined(full_url, merged))
         connection = Connection(

@@ -33,6 +33,7 @@ __all__ = [
     "build_options",
     "check_headers",
     "check_json",
+    "check_url",
     "merge_options",
 ]
 
@@ -40,10 +41,9 @@ __all__ = [
 _TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
 #: The methods the Fetch standard normalises to upper case; any other token is kept as given.
 _NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
-#: The header names and values requests sends (no leading whitespace, no CR or LF, no colon
-#: in a name), without NUL, which no HTTP field may hold.
-_HEADER_NAME = re.compile(r"[^:\s\0][^:\r\n\0]*")
-_HEADER_VALUE = re.compile(r"(?:[^\s\0][^\r\n\0]*)?")
+#: RFC 9110 field values: no control character but HTAB (and requests refuses a leading
+#: space).
+_HEADER_VALUE = re.compile(r"(?:[^\s\x00-\x1f\x7f][^\x00-\x08\x0a-\x1f\x7f]*)?")
 
 
 def normalise_method(method: str) -> str:
@@ -123,7 +123,7 @@ _MERGED_DICTS = ("params", "headers", "proxies")
 def build_options(url: str, options: Mapping[str, Any]) -> Options:
     """Check ``url`` and the keyword options of ``create_sse_connection``; raise ``TypeError``
     or ``ValueError`` naming the option, the bad value and what is expected."""
-    _check_url("url", url)
+    check_url("url", url)
     unknown = next((name for name in options if name not in _FIELDS), None)
     if unknown is not None:
         close = difflib.get_close_matches(unknown, _PUBLIC, n=1)
@@ -207,6 +207,7 @@ def _check(options: Options) -> None:
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     check_headers("headers", options.headers or {})
+    _check_requests_options(options)
     _check_positive("timeout", options.timeout)
     if options.read_timeout is not None:
         _check_positive("read_timeout", options.read_timeout)
@@ -232,7 +233,55 @@ def _check(options: Options) -> None:
         if value is not None and not callable(value):
             raise TypeError(f"{name} must be callable, got {value!r}")
     if options.poll_url is not None:
-        _check_url("poll_url", options.poll_url)
+        check_url("poll_url", options.poll_url)
+
+
+def _check_requests_options(options: Options) -> None:
+    """The options passed on to requests, checked here: requests would raise a TypeError of
+    its own in the reader thread, naming no option."""
+    data = options.data
+    if data is not None and not isinstance(data, (str, bytes, bytearray, Mapping)):
+        pairs = isinstance(data, (list, tuple)) and all(
+            isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in data
+        )
+        if not pairs:
+            raise TypeError(
+                f"data must be bytes, str, a dict or a list of (key, value) pairs, a file or "
+                f"an iterator of bytes, got {_short(data)}"
+            )
+    auth = options.auth
+    if auth is not None and not callable(auth) and not _two_strings(auth):
+        raise TypeError(
+            f"auth must be a (user, password) tuple or a requests auth object, got {_short(auth)}"
+        )
+    cert = options.cert
+    if cert is not None and not isinstance(cert, str) and not _two_strings(cert):
+        raise TypeError(
+            f"cert must be a file path or a (certificate, key) tuple of paths, got {_short(cert)}"
+        )
+    if options.verify is not None and not isinstance(options.verify, (bool, str)):
+        raise TypeError(
+            f"verify must be True, False or a CA bundle path, got {_short(options.verify)}"
+        )
+    for scheme, proxy in (options.proxies or {}).items():
+        if not isinstance(scheme, str) or not (proxy is None or isinstance(proxy, str)):
+            raise TypeError(
+                f"proxies must map schemes to proxy URLs (str or None), got {scheme!r}: "
+                f"{_short(proxy)}"
+            )
+
+
+def _two_strings(value: object) -> bool:
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(part, (str, bytes)) for part in value)
+    )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
@@ -244,11 +293,16 @@ def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
                 f"{where} must map str names to str or bytes values, got {key!r}: {value!r}"
             )
         text = value.decode("latin-1") if isinstance(value, bytes) else value
-        if not _HEADER_NAME.fullmatch(key) or not _HEADER_VALUE.fullmatch(text):
+        if not key or not set(key) <= _TOKEN_CHARACTERS:
             raise ValueError(
-                f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a name or "
-                "value must not start with whitespace nor hold CR, LF or NUL, and a name must "
-                "not be empty or hold ':'; send one header per key, without line breaks"
+                f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a name is an "
+                "HTTP token (letters, digits and !#$%&'*+-.^_`|~; no space, colon or line break)"
+            )
+        if not _HEADER_VALUE.fullmatch(text):
+            raise ValueError(
+                f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a value must "
+                "not start with whitespace nor hold control characters (CR, LF, NUL, DEL; a "
+                "tab is allowed); send one header per key, without line breaks"
             )
         if not key.isascii() or not _is_latin1(text):
             raise ValueError(
@@ -291,7 +345,9 @@ def _check_positive(name: str, value: object) -> None:
         )
 
 
-def _check_url(name: str, url: object) -> None:
+def check_url(name: str, url: object) -> None:
+    """Raise TypeError or ValueError, naming ``name``, for anything but an absolute http(s)
+    URL with a valid port."""
     if not isinstance(url, str):
         raise TypeError(f"{name} must be a str, got {type(url).__name__}")
     try:
@@ -299,10 +355,8 @@ def _check_url(name: str, url: object) -> None:
     except ValueError as error:  # e.g. an unclosed "[" of an IPv6 address
         raise ValueError(f"{name} is not a valid URL ({error}): {url!r}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"{name} must be an absolute http:// or https:// URL, got {url!r} "
-            "(give a manager a base_url to use relative URLs)"
-        )
+        hint = " (give a manager a base_url to use relative URLs)" if name == "url" else ""
+        raise ValueError(f"{name} must be an absolute http:// or https:// URL, got {url!r}{hint}")
     try:
         port = parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:

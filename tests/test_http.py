@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 import requests
 import responses
+import urllib3.exceptions
 from support import FAST, WAIT, wait_until
 
 from sseclient_sync import (
@@ -406,6 +407,9 @@ def test_any_method_token_goes_on_the_wire(server: SSEServer, method: str) -> No
         (requests.exceptions.InvalidURL("Failed to parse: x"), "the URL is not valid"),
         (requests.exceptions.MissingSchema("No scheme supplied"), "the URL is not valid"),
         (requests.exceptions.InvalidProxyURL("malformed"), "check proxies="),
+        # a location the stream's URL does not hold is the proxy's
+        (requests.exceptions.InvalidURL(urllib3.exceptions.LocationParseError("bad host")),
+         "the proxy URL is not valid"),
         (requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support."),
          "pip install requests[socks]"),
         (requests.exceptions.InvalidSchema("No connection adapters were found"),

@@ -733,6 +733,23 @@ def test_a_relative_poll_url_default_is_joined_to_each_streams_url(server: SSESe
     assert [r.path for r in server.requests][:2] == ["/s", "/poll"]
 
 
+@pytest.mark.parametrize(
+    ("base_url", "error"), [(5, TypeError), (b"http://x/", TypeError), ("127.0.0.1:80", ValueError)]
+)
+def test_a_bad_base_url_is_refused_where_it_is_given(base_url: Any, error: type) -> None:
+    with pytest.raises(error) as caught:
+        ConnectionManager(base_url)
+    assert "base_url" in str(caught.value) and "give a manager a base_url" not in str(
+        caught.value
+    )
+
+
+def test_a_url_that_is_not_a_str_is_named_with_a_base_url_too() -> None:
+    with ConnectionManager("http://127.0.0.1:9/") as manager, pytest.raises(TypeError) as caught:
+        manager.create(5)  # type: ignore[arg-type]
+    assert "url must be a str, got int" in str(caught.value)
+
+
 def test_a_poll_url_urljoin_rejects_is_named_as_the_option() -> None:
     with ConnectionManager() as manager, pytest.raises(ValueError) as caught:
         manager.create("http://127.0.0.1:9/s", poll_url="http://[::1")

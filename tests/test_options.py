@@ -303,6 +303,15 @@ def test_a_header_value_that_is_not_a_string_is_rejected_eagerly() -> None:
         {"X\0": "1"},
         {"X-Name": "café ☃"},  # past Latin-1: http.client could not encode it
         {"X-Nämé": "1"},  # a name is sent as ASCII
+        # RFC 9110: a name is a token, a value holds no control character but HTAB
+        {"Bad Name": "1"},
+        {"X(Y)": "1"},
+        {"X@Y": "1"},
+        {"X\tY": "1"},
+        {"X\x01": "1"},
+        {"X": "v\x7f"},
+        {"X": "v\x1bw"},
+        {"X": b"v\x00"},
     ],
 )
 def test_a_header_that_cannot_be_sent_is_rejected_eagerly(headers: dict[str, Any]) -> None:
@@ -313,7 +322,7 @@ def test_a_header_that_cannot_be_sent_is_rejected_eagerly(headers: dict[str, Any
 def test_headers_requests_sends_are_kept() -> None:
     headers = {
         "X-Empty": "",
-        "X-Inner Space": "a b\tc",
+        "!#$%&'*+-.^_`|~09azAZ": "a b\tc",
         "X-Bytes": "é ☃".encode(),
         "X-Latin-1": "café",
     }
@@ -374,6 +383,50 @@ def test_bad_poll_url(poll_url: str) -> None:
 
 def test_poll_url_must_be_a_string() -> None:
     check_error(TypeError, "poll_url", 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("data", 123),
+        ("data", 1.5),
+        ("data", True),
+        ("data", object()),
+        ("data", [1, 2]),
+        ("auth", "user:pass"),
+        ("auth", ("a",)),
+        ("auth", ("a", "b", "c")),
+        ("auth", 5),
+        ("cert", 123),
+        ("cert", ("a", 1)),
+        ("verify", ["/etc/ssl/ca.pem"]),
+        ("verify", 1.0),
+        ("proxies", {"http": 5}),
+    ],
+)
+def test_options_passed_to_requests_are_checked_where_they_are_given(
+    name: str, value: Any
+) -> None:
+    # requests raised its own TypeError in the reader thread, naming no option
+    check_error(TypeError, name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("data", [("a", "1"), ("b", "2")]),
+        ("data", bytearray(b"x")),
+        ("auth", ("user", "password")),
+        ("auth", lambda request: request),
+        ("cert", "/tmp/client.pem"),
+        ("cert", ("/tmp/client.crt", "/tmp/client.key")),
+        ("verify", False),
+        ("verify", "/etc/ssl/ca.pem"),
+        ("proxies", {"http": None, "https": "http://127.0.0.1:3128"}),
+    ],
+)
+def test_options_requests_takes_are_kept(name: str, value: Any) -> None:
+    assert getattr(build(**{name: value}), name) == value
 
 
 @pytest.mark.parametrize("value", [1, 0, "yes"])
