@@ -167,8 +167,9 @@ class Stats:
 
     ``connected`` is true while a stream is open; ``reconnect_count`` counts every new request
     after the first (and every restart of a dead reader thread); ``messages_received`` counts
-    events delivered to the consumer (duplicates dropped by ``dedup`` and the ``done`` marker
-    are not counted); ``bytes_received`` counts body bytes read from the network;
+    the events received for the consumer, whether or not it took them yet (queued ones too;
+    duplicates dropped by ``dedup`` and the ``done`` marker are not counted), so a ``resume``
+    hook can ask for what follows them; ``bytes_received`` counts body bytes read from the network;
     ``last_message_time`` is the wall-clock time (``time.time()``) of the last delivered event,
     or ``None``; ``uptime`` is how many seconds the current stream has been open (0.0 while
     not connected).
