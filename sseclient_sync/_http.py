@@ -553,6 +553,7 @@ class RequestsTransport:
                 raise _status_error(response, url)
             answered = True
             try:
+                check_codings(response, url)
                 return _poll_body(response, url, limit)
             finally:
                 response.close()
@@ -569,6 +570,13 @@ class RequestsTransport:
                     "read_timeout if the server is slow to answer",
                     url=url,
                     timeout=read_timeout or 0.0,
+                ) from error
+            if answered and isinstance(error, requests.exceptions.ContentDecodingError):
+                raise ConnectError(
+                    f"the poll answer from {url} could not be decoded (Content-Encoding "
+                    f"{response.headers.get('Content-Encoding')!r}): check the server or a "
+                    "proxy in between",
+                    url=url,
                 ) from error
             if answered:
                 raise ConnectError(
@@ -625,12 +633,20 @@ def _accept(
             url=url,
             content_type=content_type,
         )
-    encoding = response.headers.get("Content-Encoding", "")
-    unreadable = [
-        coding
-        for coding in (part.strip().lower() for part in encoding.split(","))
-        if coding and coding != "identity" and coding not in _DECODABLE
-    ]
+    check_codings(response, url)
+    return _open_stream(response, url, read_timeout)
+
+
+def check_codings(response: requests.Response, url: str) -> None:
+    """Refuse a Content-Encoding urllib3 cannot undo, and hand it the one it can in the form
+    it reads: urllib3 takes ``identity`` in a list for a coding and misses ``gzip `` with the
+    whitespace RFC 9112 allows."""
+    encoding = response.headers.get("Content-Encoding")
+    if encoding is None:
+        return
+    codings = [part.strip().lower() for part in encoding.split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    unreadable = [coding for coding in codings if coding not in _DECODABLE]
     if unreadable:
         response.close()
         missing = {"br": "brotli", "zstd": "zstandard"}.get(unreadable[0])
@@ -643,9 +659,13 @@ def _accept(
                 else "check the server, or a proxy in between, which ignored Accept-Encoding"
             ),
             url=url,
-            content_type=content_type,
+            content_type=response.headers.get("Content-Type", ""),
         )
-    return _open_stream(response, url, read_timeout)
+    for headers in (response.headers, response.raw.headers):  # urllib3 reads it at the 1st read
+        if codings:
+            headers["Content-Encoding"] = ", ".join(codings)
+        else:
+            del headers["Content-Encoding"]
 
 
 #: The content codings urllib3 undoes here (br and zstd only with their packages installed).

@@ -133,8 +133,7 @@ def decide(ending: Ending, state: AttemptState, allows: Optional[Allows] = None)
         ending, report = _closed_error(state), False
     assert isinstance(ending, SSEError)
     if isinstance(ending, ServerEventError) and state.retry.should_retry is None:
-        # The server said what went wrong: final by default, and polling would hear the same.
-        return Fail(ending)
+        return _give_up(ending, state)  # the server said what went wrong: final by default
     if not is_retryable(ending):
         return _give_up(ending, state)
     if not _sending_again_is_safe(ending, state):
@@ -199,7 +198,12 @@ def _retry_or_give_up(
 
 
 def _give_up(error: BaseException, state: AttemptState) -> Decision:
-    return Poll(error) if state.has_poll_url else Fail(error)
+    """Poll when there is a poll URL, but never after the server's own in-stream error (or
+    the end of the attempts to resume it): polling would hear the same."""
+    reported = error.__cause__ if isinstance(error, RetryExhausted) else error
+    if state.has_poll_url and not isinstance(reported, ServerEventError):
+        return Poll(error)
+    return Fail(error)
 
 
 def backoff(error: SSEError, state: AttemptState) -> float:

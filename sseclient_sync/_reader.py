@@ -313,7 +313,8 @@ class Reader:
 
     def _apply_resume(self) -> _Step:
         """Call ``resume(conn)`` for the next request. A hook that raises is a failed attempt
-        (a CallbackError, decided on like any other); a wrong return value fails at once."""
+        (a CallbackError, decided on like any other); a wrong return value is a final
+        BadResumeValue for the policy (it fails, or falls back to polling)."""
         resume = self.options.resume
         if resume is None:
             return None

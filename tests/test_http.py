@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import requests
@@ -116,12 +116,15 @@ def test_a_mocked_stream_is_read_through_urllib3_when_it_has_no_socket(
     assert sent["Cache-Control"] == "no-cache"
 
 
-def test_a_gzip_encoded_stream_is_decoded(server: SSEServer) -> None:
+# urllib3 reads "identity" in a list as a coding, and misses "gzip " with the whitespace
+# RFC 9112 allows after a value.
+@pytest.mark.parametrize("coding", ["gzip", "gzip, identity", "identity, gzip", "gzip ", "GZIP"])
+def test_a_gzip_encoded_stream_is_decoded(server: SSEServer, coding: str) -> None:
     events = [Event(data=f"event {n}", id=str(n)) for n in range(50)]
     server.route(
         "/gz",
         Reply(
-            headers={"Content-Type": "text/event-stream", "Content-Encoding": "gzip"},
+            headers={"Content-Type": "text/event-stream", "Content-Encoding": coding},
             body=[gzip.compress(sse(*events))],
             framing="close",
         ),
@@ -236,10 +239,14 @@ SLOW_POLL_BODIES = [
 
 
 def _poll_after_a_404(
-    server: SSEServer, body: list[BodyItem], **options: Any
+    server: SSEServer,
+    body: list[BodyItem],
+    headers: Optional[dict[str, str]] = None,
+    **options: Any,
 ) -> tuple[list[BaseException], list[str]]:
     server.route("/stream", Reply(status=404))
-    json_reply = Reply(headers={"Content-Type": "application/json"}, body=body, hold_headers=True)
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    json_reply = Reply(headers=headers, body=body, hold_headers=True)
     server.route("/poll", json_reply)
     errors: list[BaseException] = []
     got: list[str] = []
@@ -283,6 +290,23 @@ def test_a_poll_answer_past_its_bound_is_not_read_whole(
     assert got == []
     assert isinstance(errors[1], EventTooLarge)
     assert "passed 1052576 bytes (4 x max_event_size + 1 MiB)" in str(errors[1])
+
+
+def test_a_poll_answer_in_a_coding_this_client_cannot_decode_is_refused(
+    server: SSEServer,
+) -> None:
+    body: list[BodyItem] = ['{"events": [{"data": "p"}]}']
+    errors, got = _poll_after_a_404(server, body, {"Content-Encoding": "x-custom"}, timeout=WAIT)
+    assert got == []
+    assert isinstance(errors[1], ContentTypeError) and "'x-custom'" in str(errors[1])
+
+
+def test_a_poll_answer_that_fails_to_decompress_says_so(server: SSEServer) -> None:
+    body: list[BodyItem] = [b"\x1f\x8b not gzip at all"]
+    errors, _ = _poll_after_a_404(server, body, {"Content-Encoding": "gzip"}, timeout=WAIT)
+    assert isinstance(errors[1], ConnectError)
+    assert "could not be decoded (Content-Encoding 'gzip')" in str(errors[1])
+    assert "broke off" not in str(errors[1])
 
 
 def test_a_poll_answer_cut_mid_body_says_it_broke_off(server: SSEServer) -> None:

@@ -235,9 +235,16 @@ def test_an_in_stream_error_is_final_by_default() -> None:
 
 
 def test_an_in_stream_error_is_final_even_with_a_poll_url() -> None:
-    # The server said the task failed: polling would hear the same.
+    # The server said the task failed: polling would hear the same, however it ends.
     error = server_error()
     assert decide(error, state(has_poll_url=True)) == Fail(error)
+    declined = Retry(jitter=0, should_retry=lambda e: False)
+    assert decide(error, state(has_poll_url=True, retry=declined)) == Fail(error)
+    accepted = Retry(max_attempts=2, jitter=0, should_retry=lambda e: True)
+    exhausted = decide(error, state(has_poll_url=True, retry=accepted, attempts=2))
+    assert isinstance(exhausted, Fail) and isinstance(exhausted.error, RetryExhausted)
+    unsafe = decide(error, state(has_poll_url=True, retry=accepted, method="POST"))
+    assert isinstance(unsafe, Fail) and isinstance(unsafe.error, ServerEventError)
 
 
 def test_a_wrong_resume_value_is_final_and_falls_back_to_polling() -> None:
