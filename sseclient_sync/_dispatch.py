@@ -101,6 +101,9 @@ class QueueEnd:
 
 
 QueueItem = Union[list[Event], QueueEnd]
+#: A loop's hold on the queue: [the room of the batches it went through, not yet freed;
+#: the item take() handed it that it has not yet made its own (None)].
+Hand = list[Any]
 _NOTHING_LEFT: list[Event] = []  # put_events() queued them all (never changed)
 #: A batch a loop took: the events, the iterator over them, the room it holds, and the
 #: order it was taken in.
@@ -181,29 +184,33 @@ class EventQueue(queue.Queue[QueueItem]):
                     self.not_empty.notify()
         return _NOTHING_LEFT
 
-    def take(self, timeout: Optional[float], done: int = 0) -> Optional[QueueItem]:
-        """The next item; None once ``timeout`` seconds (``None``: no end) pass. ``done``
-        events of batches taken before are released first (one lock for both), unless it
-        raises: an interrupted wait leaves them to the caller to release. It waits in slices
-        of at most ``_WAIT_SLICE``: a blocking wait is deaf to ``interrupt_main()`` (how
-        Jupyter and Windows deliver Ctrl-C) until something arrives."""
+    def take(self, timeout: Optional[float], hand: Optional[Hand] = None) -> Optional[QueueItem]:
+        """The next item; None once ``timeout`` seconds (``None``: no end) pass. A loop's
+        ``hand`` holds the room of the batches it went through, released here first (one
+        lock for both), and gets the item the moment it leaves the queue: a Ctrl-C can land
+        between any two lines of the loop, so what it holds must be where its ``finally``
+        finds it. It waits in slices of at most ``_WAIT_SLICE``: a blocking wait is deaf to
+        ``interrupt_main()`` (how Jupyter and Windows deliver Ctrl-C) until something
+        arrives."""
         waiting = self.queue
         with self.mutex:
-            if done:
-                self._release(done)  # before the wait: the producer may need that room
-            if not waiting:  # else at once, without reading the clock
-                try:
-                    if not self._wait_for_an_item(timeout):
-                        return None
-                except BaseException:  # Ctrl-C: the caller's finally releases them, once
-                    self.in_hand += done
-                    raise
-            item = waiting.popleft()  # _get(), inline: this is iteration's every hand-off
-            if isinstance(item, list):
-                self.size -= len(item)
-                self.in_hand += len(item)  # its room is freed by release()
-            else:
-                self.size -= 1
+            # No call between a change and its record below: CPython raises a Ctrl-C (and
+            # switches threads) only at calls and backward jumps.
+            if hand is not None and hand[0]:
+                was_full = 0 < self.maxsize <= self.size + self.in_hand
+                self.in_hand -= hand[0]
+                hand[0] = 0
+                if was_full:  # only then can a producer wait for room
+                    self.not_full.notify()
+            if not waiting and not self._wait_for_an_item(timeout):
+                return None
+            item = waiting[0]  # _get(), inline: this is iteration's every hand-off
+            held = len(item) if isinstance(item, list) else 0
+            self.size -= held or 1
+            self.in_hand += held  # its room is freed once the loop went through it
+            if hand is not None:
+                hand[1] = item
+            waiting.popleft()
             return item
 
     def _wait_for_an_item(self, timeout: Optional[float]) -> bool:
@@ -456,7 +463,7 @@ class Dispatcher:
         """Under the lock: True (and flushing, in this thread) when there is a backlog (or
         ``leftovers``) nobody hands over yet."""
         queued = self._queue is not None and not self._queue.empty()
-        if self._flushing or not (leftovers or queued or self._open.unfinished(self._queue)):
+        if self._flushing or not (leftovers or queued or self._unfinished_batch()):
             return False
         self._flushing, self._flusher = True, threading.get_ident()
         return True
@@ -527,8 +534,16 @@ class Dispatcher:
         while self._flushing and not self._stop.is_set():
             self._handed_over.wait(_QUEUE_POLL)
 
+    def _unfinished_batch(self) -> Optional[Iterator[Event]]:
+        """What a loop left of a batch, if any; the room of the finished ones freed."""
+        hand: Hand = [0, None]
+        unfinished = self._open.unfinished(hand)
+        if hand[0] and self._queue is not None:
+            self._queue.release(hand[0])
+        return unfinished
+
     def _next_backlog_item(self) -> Optional[QueueItem]:
-        unfinished = self._open.unfinished(self._queue) if self._open.entries else None
+        unfinished = self._unfinished_batch() if self._open.entries else None
         if unfinished is not None:
             return list(unfinished)  # what a loop left of its batch comes first
         if self._queue is not None:
@@ -585,30 +600,31 @@ class Dispatcher:
         with self._lock:
             self._iterators += 1
             self._choose_direct()
-        done = 0  # the room of batches this loop went through: freed at its next take()
-        current: Optional[_Entry] = None  # the one it is in
+        hand: Hand = [0, None]  # what this loop holds (see take())
+        current: Optional[_Entry] = None  # the batch it is in
         try:
             waiting.abandoned = False
             while True:
-                unfinished = self._open.unfinished(waiting) if self._open.entries else None
+                unfinished = self._open.unfinished(hand) if self._open.entries else None
                 if unfinished is not None:
                     # The rest of a batch another loop is still in (shared: each event still
                     # goes to one loop).
                     yield unfinished
                     continue
-                item = waiting.take(timeout, done)
-                done = 0
+                item = waiting.take(timeout, hand)
                 if item is None:
                     raise TimeoutError(
                         f"no event from {self.url} within timeout={timeout}s ({describe()})"
                     )
                 if isinstance(item, QueueEnd):
                     waiting.put_end(item)  # leave it for any other iterator
+                    hand[1] = None
                     if item.error is not None:
                         raise item.error
                     return
                 returned = waiting.returned
                 entry = self._open.add(item, returned.pop(id(item), None) if returned else None)
+                hand[1] = None  # handed out: a loop finds it there, whatever happens next
                 # Added before the check: discard() empties it from now on.
                 if self._stop.is_set():
                     # close() began and may have drained the queue before this batch reached it:
@@ -617,22 +633,40 @@ class Dispatcher:
                     continue
                 current = entry
                 yield entry[1]
+                self._open.finish(entry, hand)  # the loop asks for more only then
                 current = None
-                done += self._open.finished(entry)  # the loop asks for more only then
         finally:
-            if current is not None:
-                self._open.put_back(current, waiting)  # broke off in it: the rest goes first
-            if done:
-                waiting.release(done)
-            # A loop that ended or broke off: with callbacks or subscribers, nobody iterating
-            # must never stall the reader, so the queue is fed no longer (unless another loop
-            # runs).
-            with self._lock:
-                self._iterators -= 1
-                self._choose_direct()
-                callbacks = self._subscribers or self._options.on_message
-                if not self._iterators and callbacks and self._queue is not None:
-                    self._queue.abandon()
+            try:
+                self._let_go(hand, current, waiting)
+            finally:
+                self._loop_ended()
+
+    def _let_go(self, hand: Hand, current: Optional[_Entry], waiting: EventQueue) -> None:
+        """A loop ended, broke off or was interrupted: the rest of what it holds goes back to
+        the front of the queue, and the room it went through is freed."""
+        held = hand[1]
+        if current is not None:
+            self._open.put_back(current, waiting)  # broke off in it: the rest goes first
+        elif isinstance(held, QueueEnd):
+            waiting.put_end(held)
+        elif held is not None:  # taken, not yet handed out
+            entry = self._open.find(held)
+            if entry is not None:
+                self._open.put_back(entry, waiting)
+            else:
+                waiting.put_back(list(held), len(held), _BEFORE_ALL)
+        if hand[0]:
+            waiting.release(hand[0])
+
+    def _loop_ended(self) -> None:
+        # With callbacks or subscribers, nobody iterating must never stall the reader, so
+        # the queue is fed no longer (unless another loop runs).
+        with self._lock:
+            self._iterators -= 1
+            self._choose_direct()
+            callbacks = self._subscribers or self._options.on_message
+            if not self._iterators and callbacks and self._queue is not None:
+                self._queue.abandon()
 
     def _the_queue(self) -> EventQueue:
         """The queue, made on first use; a connection that already ended gets its end in it."""
@@ -674,15 +708,27 @@ class HandedOut:
             return 0
         return entry[2]
 
-    def unfinished(self, waiting: Optional[EventQueue]) -> Optional[Iterator[Event]]:
+    def finish(self, entry: _Entry, hand: Hand) -> None:
+        """``finished``, its room added to ``hand[0]`` with no call in between (see take())."""
+        entries = self.entries
+        if entry in entries:
+            hand[0] += entry[2]
+            try:
+                entries.remove(entry)
+            except ValueError:  # another loop removed it meanwhile (a thread switch, 3.9)
+                hand[0] -= entry[2]
+
+    def find(self, batch: list[Event]) -> Optional[_Entry]:
+        """The entry of ``batch``, if it is handed out."""
+        return next((entry for entry in self.entries if entry[0] is batch), None)
+
+    def unfinished(self, hand: Hand) -> Optional[Iterator[Event]]:
         """An iterator over a batch with events left, oldest first; the finished ones are
-        forgotten on the way, their room freed."""
+        forgotten on the way, their room added to ``hand[0]`` to be freed."""
         for entry in list(self.entries):
             if length_hint(entry[1]):
                 return entry[1]
-            room = self.finished(entry)
-            if room and waiting is not None:
-                waiting.release(room)
+            self.finish(entry, hand)
         return None
 
     def put_back(self, entry: _Entry, waiting: EventQueue) -> None:

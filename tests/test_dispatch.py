@@ -13,7 +13,7 @@ import pytest
 from support import WAIT, wait_until
 
 from sseclient_sync import Event
-from sseclient_sync._dispatch import Dispatcher, EventQueue, Latch, QueueEnd
+from sseclient_sync._dispatch import Dispatcher, EventQueue, HandedOut, Latch, QueueEnd
 from sseclient_sync._options import build_options
 
 URL = "http://127.0.0.1:9/s"
@@ -148,6 +148,85 @@ def test_a_ctrl_c_while_a_loop_waits_frees_the_room_of_the_batch_before_once() -
     stop = Latch()
     stop.set()  # so the producer does not wait: it hands back what found no room
     assert waiting.put_events(batch(5, start=3), stop) == batch(2, start=6)
+
+
+class _Interrupt:
+    """Wraps ``function``: runs it (unless ``before``), then raises KeyboardInterrupt once,
+    as a Ctrl-C landing just before or just after that call would."""
+
+    def __init__(self, function: Any, before: bool = False) -> None:
+        self.function, self.before, self.fired = function, before, False
+
+    def __call__(self, *args: Any) -> Any:
+        if self.fired:
+            return self.function(*args)
+        self.fired = True
+        if not self.before:
+            self.function(*args)
+        raise KeyboardInterrupt
+
+
+def _drain(sink: Dispatcher) -> list[str]:
+    sink.end(None)
+    return [event.data for event in loop(sink)]
+
+
+def test_a_ctrl_c_in_the_wake_of_a_freed_producer_frees_the_room_once() -> None:
+    # A Ctrl-C in take()'s notify(), after it freed the loop's room: the loop's finally
+    # freed it again (in_hand -3: queue_size bounded nothing).
+    sink = dispatcher(queue_size=3)
+    sink.deliver(batch(3))
+    events = loop(sink)
+    assert [next(events).data for _ in range(3)] == ["0", "1", "2"]
+    waiting = sink._the_queue()
+    waiting.not_full.notify = _Interrupt(waiting.not_full.notify)  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        next(events)
+    assert waiting.in_hand == 0 and waiting.size == 0
+
+
+def _interrupt_method(
+    monkeypatch: pytest.MonkeyPatch, cls: type, name: str, before: bool = False
+) -> None:
+    interrupt = _Interrupt(getattr(cls, name), before)
+
+    def method(self: Any, *args: Any) -> Any:  # a function, so that it binds self
+        return interrupt(self, *args)
+
+    monkeypatch.setattr(cls, name, method)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before it is handed out", "after"])
+def test_a_ctrl_c_between_take_and_the_loop_puts_the_batch_back(
+    monkeypatch: pytest.MonkeyPatch, before: bool
+) -> None:
+    # Between take() and the loop's own record of the batch: it was gone for good, and its
+    # room held, so the producer waited for ever.
+    sink = dispatcher(queue_size=3)
+    sink.deliver(batch(3))
+    _interrupt_method(monkeypatch, HandedOut, "add", before=before)
+    events = loop(sink)
+    with pytest.raises(KeyboardInterrupt):
+        next(events)
+    waiting = sink._the_queue()
+    assert waiting.in_hand == 0 and waiting.size == 3
+    assert _drain(sink) == ["0", "1", "2"]
+
+
+def test_a_ctrl_c_as_a_loop_finishes_a_batch_frees_its_room_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = dispatcher(queue_size=3)
+    sink.deliver(batch(3))
+    events = loop(sink)
+    assert [next(events).data for _ in range(3)] == ["0", "1", "2"]
+    _interrupt_method(monkeypatch, HandedOut, "finish")
+    with pytest.raises(KeyboardInterrupt):
+        next(events)
+    waiting = sink._the_queue()
+    assert waiting.in_hand == 0 and not sink._open.entries
+    sink.deliver(batch(2, start=3))
+    assert _drain(sink) == ["3", "4"]
 
 
 def test_the_end_marker_never_waits_for_room() -> None:
