@@ -9,6 +9,7 @@ import collections.abc
 import dataclasses
 import difflib
 import json
+import os
 import random
 import re
 import string
@@ -255,11 +256,11 @@ def _check_requests_options(options: Options) -> None:
             f"auth must be a (user, password) tuple or a requests auth object, got {_short(auth)}"
         )
     cert = options.cert
-    if cert is not None and not isinstance(cert, str) and not _two_strings(cert):
+    if cert is not None and not isinstance(cert, _PATHS) and not _two_strings(cert):
         raise TypeError(
             f"cert must be a file path or a (certificate, key) tuple of paths, got {_short(cert)}"
         )
-    if options.verify is not None and not isinstance(options.verify, (bool, str)):
+    if options.verify is not None and not isinstance(options.verify, (bool, *_PATHS)):
         raise TypeError(
             f"verify must be True, False or a CA bundle path, got {_short(options.verify)}"
         )
@@ -271,11 +272,15 @@ def _check_requests_options(options: Options) -> None:
             )
 
 
+_PATHS = (str, os.PathLike)
+
+
 def _two_strings(value: object) -> bool:
+    """A (user, password) or (certificate, key) pair."""
     return (
         isinstance(value, tuple)
         and len(value) == 2
-        and all(isinstance(part, (str, bytes)) for part in value)
+        and all(isinstance(part, (bytes, *_PATHS)) for part in value)
     )
 
 

@@ -8,6 +8,7 @@ import array
 import copy
 import dataclasses
 import math
+import pathlib
 from typing import Any
 
 import pytest
@@ -420,6 +421,8 @@ def test_options_passed_to_requests_are_checked_where_they_are_given(
         ("auth", lambda request: request),
         ("cert", "/tmp/client.pem"),
         ("cert", ("/tmp/client.crt", "/tmp/client.key")),
+        ("cert", pathlib.Path("/tmp/client.pem")),
+        ("verify", pathlib.Path("/etc/ssl/ca.pem")),
         ("verify", False),
         ("verify", "/etc/ssl/ca.pem"),
         ("proxies", {"http": None, "https": "http://127.0.0.1:3128"}),
