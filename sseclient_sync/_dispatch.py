@@ -167,7 +167,7 @@ class EventQueue(queue.Queue[QueueItem]):
                 if room <= 0:
                     if stop.is_set() or self.abandoned:
                         return events[start:]
-                    self.not_full.wait(_QUEUE_POLL)
+                    wait_holding_the_lock(self.not_full, _QUEUE_POLL)
                     continue
                 piece = events if start == 0 and room >= total else events[start : start + room]
                 start += len(piece)
@@ -194,8 +194,9 @@ class EventQueue(queue.Queue[QueueItem]):
         arrives."""
         waiting = self.queue
         with self.mutex:
-            # No call between a change and its record below: CPython raises a Ctrl-C (and
-            # switches threads) only at calls and backward jumps.
+            # No call between a change and its record below: CPython 3.11 and later raise a
+            # Ctrl-C (and switch threads) only at calls and backward jumps. (3.9 may raise it
+            # between any two lines: a Ctrl-C landing here can repeat an event there.)
             if hand is not None and hand[0]:
                 was_full = 0 < self.maxsize <= self.size + self.in_hand
                 self.in_hand -= hand[0]
@@ -222,7 +223,7 @@ class EventQueue(queue.Queue[QueueItem]):
                 piece = min(piece, deadline - time.monotonic())
                 if piece <= 0:
                     return False
-            self.not_empty.wait(piece)
+            wait_holding_the_lock(self.not_empty, piece)
         return True
 
     def put_back(self, rest: list[Event], held: int, order: int) -> None:
@@ -242,6 +243,14 @@ class EventQueue(queue.Queue[QueueItem]):
                 self.size += len(rest)
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
+            self.not_full.notify()
+
+    def clear(self) -> None:
+        """Drop every queued item (close()); the counts start again from what loops hold."""
+        with self.mutex:
+            self.queue.clear()
+            self.size = 0
+            self.returned.clear()
             self.not_full.notify()
 
     def release(self, events: int) -> None:
@@ -532,7 +541,7 @@ class Dispatcher:
         if self._flusher == threading.get_ident():
             return  # from a subscriber's handler, inside the hand-over itself
         while self._flushing and not self._stop.is_set():
-            self._handed_over.wait(_QUEUE_POLL)
+            wait_holding_the_lock(self._handed_over, _QUEUE_POLL)
 
     def _unfinished_batch(self) -> Optional[Iterator[Event]]:
         """What a loop left of a batch, if any; the room of the finished ones freed."""
@@ -568,11 +577,8 @@ class Dispatcher:
     def discard(self) -> None:
         """Drop what is queued and what iteration is in the middle of (close())."""
         waiting = self._queue
-        try:
-            while waiting is not None:
-                waiting.get_nowait()
-        except queue.Empty:
-            pass
+        if waiting is not None:
+            waiting.clear()
         self._open.empty()
         self._unclaimed = []
         end = self._end
@@ -742,6 +748,18 @@ class HandedOut:
         """close(): end every iterator over them, in whichever thread."""
         for batch, *_ in list(self.entries):
             batch.clear()
+
+
+def wait_holding_the_lock(condition: threading.Condition, timeout: float) -> None:
+    """``condition.wait(timeout)``, which holds the lock again when it raises. A Ctrl-C that
+    lands inside Condition.wait just after it let go of the lock leaves it released, and the
+    ``with`` block's exit would then raise RuntimeError instead of the KeyboardInterrupt."""
+    try:
+        condition.wait(timeout)
+    except BaseException:
+        if not condition._is_owned():  # type: ignore[attr-defined]
+            condition.acquire()
+        raise
 
 
 def slices(timeout: Optional[float]) -> Iterator[float]:

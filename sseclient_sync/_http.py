@@ -642,11 +642,7 @@ def check_codings(response: requests.Response, url: str) -> None:
     it reads: urllib3 takes ``identity`` in a list for a coding and misses ``gzip `` with the
     whitespace RFC 9112 allows."""
     encoding = response.headers.get("Content-Encoding")
-    if encoding is None:
-        return
-    codings = [part.strip().lower() for part in encoding.split(",")]
-    codings = [coding for coding in codings if coding and coding != "identity"]
-    unreadable = [coding for coding in codings if coding not in _DECODABLE]
+    unreadable = [coding for coding in _normalise_codings(response) if coding not in _DECODABLE]
     if unreadable:
         response.close()
         missing = {"br": "brotli", "zstd": "zstandard"}.get(unreadable[0])
@@ -661,11 +657,25 @@ def check_codings(response: requests.Response, url: str) -> None:
             url=url,
             content_type=response.headers.get("Content-Type", ""),
         )
-    for headers in (response.headers, response.raw.headers):  # urllib3 reads it at the 1st read
-        if codings:
-            headers["Content-Encoding"] = ", ".join(codings)
-        else:
-            del headers["Content-Encoding"]
+
+
+def _normalise_codings(response: requests.Response) -> list[str]:
+    """The response's content codings, as urllib3 reads them: lower case, stripped, without
+    identity; written back to urllib3's headers (it reads them at the first read of the
+    body), while ``response.headers`` keeps what the server sent."""
+    encoding = response.headers.get("Content-Encoding")
+    if encoding is None:
+        return []
+    codings = [part.strip().lower() for part in encoding.split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    raw_headers = getattr(response.raw, "headers", None)  # a mocked response may have none
+    if raw_headers is None:
+        return codings
+    if codings:
+        raw_headers["Content-Encoding"] = ", ".join(codings)
+    elif "Content-Encoding" in raw_headers:
+        del raw_headers["Content-Encoding"]
+    return codings
 
 
 #: The content codings urllib3 undoes here (br and zstd only with their packages installed).
@@ -690,6 +700,7 @@ def response_socket(raw: urllib3.HTTPResponse) -> Optional[socket.socket]:
 def _status_error(response: requests.Response, url: str) -> HTTPStatusError:
     status = response.status_code
     try:
+        _normalise_codings(response)
         body = _arrived_body(response.raw)
     finally:
         response.close()
@@ -998,7 +1009,8 @@ def _open_stream(
     small event; without a content encoding to undo it only forwards to http.client's read1,
     so read that directly, or, on a chunked body, decode the framing of everything that
     arrived at once."""
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    raw_headers = getattr(response.raw, "headers", None) or response.headers
+    encoding = raw_headers.get("Content-Encoding", "")  # as _accept left it
     inner = getattr(response.raw, "_fp", None)
     if (
         encoding in ("", "identity")

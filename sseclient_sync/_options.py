@@ -42,9 +42,10 @@ __all__ = [
 _TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
 #: The methods the Fetch standard normalises to upper case; any other token is kept as given.
 _NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
-#: RFC 9110 field values: no control character but HTAB (and requests refuses a leading
-#: space).
+#: RFC 9110 field values: no control character but HTAB; requests refuses a leading
+#: space (a Unicode one in a str, an ASCII one in bytes).
 _HEADER_VALUE = re.compile(r"(?:[^\s\x00-\x1f\x7f][^\x00-\x08\x0a-\x1f\x7f]*)?")
+_HEADER_BYTES = re.compile(r"(?:[^\s\x00-\x1f\x7f][^\x00-\x08\x0a-\x1f\x7f]*)?", re.ASCII)
 
 
 def normalise_method(method: str) -> str:
@@ -149,6 +150,10 @@ def replayable(data: Any) -> Any:
     can be read only once, so it is read here, into bytes; anything else is left as it is."""
     if data is None or isinstance(data, (str, bytes, bytearray, Mapping, list, tuple)):
         return data
+    try:
+        return bytes(memoryview(data))  # a memoryview, an array: what requests sends of it
+    except TypeError:
+        pass
     read = getattr(data, "read", None)
     if callable(read):
         content = read()
@@ -272,7 +277,7 @@ def _check_requests_options(options: Options) -> None:
             )
 
 
-_PATHS = (str, os.PathLike)
+_PATHS = (str, bytes, os.PathLike)
 
 
 def _two_strings(value: object) -> bool:
@@ -292,18 +297,20 @@ def _short(value: object) -> str:
 def check_headers(where: str, headers: Mapping[Any, Any]) -> None:
     """Raise ``TypeError`` or ``ValueError``, naming ``where`` and the header, for a header
     that cannot be sent."""
-    for key, value in headers.items():
-        if not isinstance(key, str) or not isinstance(value, (str, bytes)):
+    for key, given in headers.items():
+        if not isinstance(key, str) or not isinstance(given, (str, bytes, type(None))):
             raise TypeError(
-                f"{where} must map str names to str or bytes values, got {key!r}: {value!r}"
+                f"{where} must map str names to str or bytes values (None: do not send it), "
+                f"got {key!r}: {given!r}"
             )
+        value = "" if given is None else given  # None: requests leaves the header out
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         if not key or not set(key) <= _TOKEN_CHARACTERS:
             raise ValueError(
                 f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a name is an "
                 "HTTP token (letters, digits and !#$%&'*+-.^_`|~; no space, colon or line break)"
             )
-        if not _HEADER_VALUE.fullmatch(text):
+        if not (_HEADER_BYTES if isinstance(value, bytes) else _HEADER_VALUE).fullmatch(text):
             raise ValueError(
                 f"{where} holds a header that cannot be sent, {key!r}: {value!r}: a value must "
                 "not start with whitespace nor hold control characters (CR, LF, NUL, DEL; a "

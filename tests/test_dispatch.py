@@ -13,7 +13,14 @@ import pytest
 from support import WAIT, wait_until
 
 from sseclient_sync import Event
-from sseclient_sync._dispatch import Dispatcher, EventQueue, HandedOut, Latch, QueueEnd
+from sseclient_sync._dispatch import (
+    Dispatcher,
+    EventQueue,
+    HandedOut,
+    Latch,
+    QueueEnd,
+    wait_holding_the_lock,
+)
 from sseclient_sync._options import build_options
 
 URL = "http://127.0.0.1:9/s"
@@ -227,6 +234,31 @@ def test_a_ctrl_c_as_a_loop_finishes_a_batch_frees_its_room_once(
     assert waiting.in_hand == 0 and not sink._open.entries
     sink.deliver(batch(2, start=3))
     assert _drain(sink) == ["3", "4"]
+
+
+def test_a_ctrl_c_in_a_condition_wait_after_it_let_go_of_the_lock_stays_a_ctrl_c() -> None:
+    # Condition.wait can be interrupted just after it released its lock: the with block's
+    # exit then raised RuntimeError('cannot release un-acquired lock') instead.
+    condition = threading.Condition(threading.RLock())
+
+    def interrupted(timeout: Any = None) -> bool:
+        condition.release()
+        raise KeyboardInterrupt
+
+    condition.wait = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt), condition:
+        wait_holding_the_lock(condition, 0.01)
+    assert condition.acquire(blocking=False)  # released by the with block, once
+    condition.release()
+
+
+def test_close_empties_the_queue_whatever_its_counts_say() -> None:
+    sink = dispatcher(queue_size=5)
+    sink.deliver(batch(3))
+    waiting = sink._the_queue()
+    waiting.size += 2  # a count a Ctrl-C on Python 3.9 can leave wrong
+    sink.discard()  # get_nowait() went by the count: IndexError('pop from an empty deque')
+    assert waiting.size == 0 and not waiting.queue
 
 
 def test_the_end_marker_never_waits_for_room() -> None:

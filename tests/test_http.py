@@ -657,6 +657,24 @@ def test_a_request_body_the_server_stops_reading_times_out_saying_so() -> None:
     assert "mid-body" not in message
 
 
+def test_an_error_answers_body_is_decoded_in_the_coding_urllib3_misreads(
+    server: SSEServer,
+) -> None:
+    server.route(
+        "/down",
+        Reply(
+            status=503,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip "},
+            body=[gzip.compress(b'{"error": "overloaded"}')],
+            framing="length",
+        ),
+    )
+    with pytest.raises(HTTPStatusError) as caught:
+        create_sse_connection(server.url_for("/down"), retry=0)
+    assert caught.value.body == '{"error": "overloaded"}'
+    assert caught.value.headers["Content-Encoding"] == "gzip "  # what the server sent
+
+
 @pytest.mark.parametrize(
     ("encoding", "advice"),
     [("x-custom", "ignored Accept-Encoding"), ("gzip, x-custom", "ignored Accept-Encoding")],

@@ -432,6 +432,28 @@ def test_options_requests_takes_are_kept(name: str, value: Any) -> None:
     assert getattr(build(**{name: value}), name) == value
 
 
+@pytest.mark.parametrize(
+    "data", [memoryview(b"abc"), array.array("B", b"abc"), bytearray(b"abc")], ids=type
+)
+def test_a_bytes_like_body_is_sent_as_its_bytes(data: Any) -> None:
+    assert bytes(build(data=data).data) == b"abc"
+
+
+@pytest.mark.parametrize(("name", "value"), [("verify", b"/etc/ssl/ca.pem"), ("cert", b"/c.pem")])
+def test_bytes_paths_are_paths(name: str, value: bytes) -> None:
+    assert getattr(build(**{name: value}), name) == value
+
+
+def test_a_header_given_none_is_left_out_as_requests_does() -> None:
+    assert build(headers={"Cache-Control": None}).headers == {"Cache-Control": None}
+
+
+def test_a_bytes_header_value_may_start_with_a_byte_that_is_unicode_whitespace() -> None:
+    # requests checks bytes values with an ASCII \S: b"\xa0" is obs-text, not a space
+    assert build(headers={"X": b"\xa0v"}).headers == {"X": b"\xa0v"}
+    check_error(ValueError, "headers", {"X": "\xa0v"})  # a str value: requests refuses it
+
+
 @pytest.mark.parametrize("value", [1, 0, "yes"])
 def test_reconnect_on_end_is_none_or_a_bool_not_a_truthy_value(value: Any) -> None:
     # 1 == True: 1 was accepted, then read as True by one rule and as "not True" by another
