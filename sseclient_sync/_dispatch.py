@@ -643,26 +643,9 @@ class Dispatcher:
                 current = None
         finally:
             try:
-                self._let_go(hand, current, waiting)
+                self._open.let_go(hand, current, waiting)
             finally:
                 self._loop_ended()
-
-    def _let_go(self, hand: Hand, current: Optional[_Entry], waiting: EventQueue) -> None:
-        """A loop ended, broke off or was interrupted: the rest of what it holds goes back to
-        the front of the queue, and the room it went through is freed."""
-        held = hand[1]
-        if current is not None:
-            self._open.put_back(current, waiting)  # broke off in it: the rest goes first
-        elif isinstance(held, QueueEnd):
-            waiting.put_end(held)
-        elif held is not None:  # taken, not yet handed out
-            entry = self._open.find(held)
-            if entry is not None:
-                self._open.put_back(entry, waiting)
-            else:
-                waiting.put_back(list(held), len(held), _BEFORE_ALL)
-        if hand[0]:
-            waiting.release(hand[0])
 
     def _loop_ended(self) -> None:
         # With callbacks or subscribers, nobody iterating must never stall the reader, so
@@ -724,9 +707,23 @@ class HandedOut:
             except ValueError:  # another loop removed it meanwhile (a thread switch, 3.9)
                 hand[0] -= entry[2]
 
-    def find(self, batch: list[Event]) -> Optional[_Entry]:
-        """The entry of ``batch``, if it is handed out."""
-        return next((entry for entry in self.entries if entry[0] is batch), None)
+    def let_go(self, hand: Hand, current: Optional[_Entry], waiting: EventQueue) -> None:
+        """A loop ended, broke off or was interrupted in ``current`` (or holding ``hand``):
+        the rest of what it holds goes back to the front of the queue, and the room it went
+        through is freed."""
+        held = hand[1]
+        if current is not None:
+            self.put_back(current, waiting)  # broke off in it: the rest goes first
+        elif isinstance(held, QueueEnd):
+            waiting.put_end(held)
+        elif held is not None:  # taken, not yet handed out
+            entry = next((entry for entry in self.entries if entry[0] is held), None)
+            if entry is not None:
+                self.put_back(entry, waiting)
+            else:
+                waiting.put_back(list(held), len(held), _BEFORE_ALL)
+        if hand[0]:
+            waiting.release(hand[0])
 
     def unfinished(self, hand: Hand) -> Optional[Iterator[Event]]:
         """An iterator over a batch with events left, oldest first; the finished ones are
