@@ -332,12 +332,14 @@ class Server:
         stream = TimedStream(sock, chunked, first=0, count=int(query["n"]) + 1)
         stream.interval = float(query.get("interval", "0.01"))
         phase = float(query.get("phase", "0"))
-        sock.sendall(head(chunked))
-        sock.setblocking(False)
         group = query.get("group")
         if group:
+            # Parked before the head goes out: a client that has every head sends /go at
+            # once, and a stream parked after it would never start.
             self.scheduler.park(group, phase, stream)
-        else:
+        sock.sendall(head(chunked))
+        sock.setblocking(False)
+        if not group:
             self.scheduler.add(stream, time.monotonic() + phase)
 
     def _soak(self, sock: socket.socket, query: Dict[str, str], last_id: Optional[str]) -> None:
