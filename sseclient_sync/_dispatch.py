@@ -223,7 +223,11 @@ class EventQueue(queue.Queue[QueueItem]):
                 piece = min(piece, deadline - time.monotonic())
                 if piece <= 0:
                     return False
-            wait_holding_the_lock(self.not_empty, piece)
+            try:  # wait_holding_the_lock(), inline: this is iteration's every wait
+                self.not_empty.wait(piece)
+            except BaseException:
+                hold_again(self.not_empty)
+                raise
         return True
 
     def put_back(self, rest: list[Event], held: int, order: int) -> None:
@@ -754,9 +758,14 @@ def wait_holding_the_lock(condition: threading.Condition, timeout: float) -> Non
     try:
         condition.wait(timeout)
     except BaseException:
-        if not condition._is_owned():  # type: ignore[attr-defined]
-            condition.acquire()
+        hold_again(condition)
         raise
+
+
+def hold_again(condition: threading.Condition) -> None:
+    """Take the condition's lock again if an interrupted wait left it released."""
+    if not condition._is_owned():  # type: ignore[attr-defined]
+        condition.acquire()
 
 
 def slices(timeout: Optional[float]) -> Iterator[float]:

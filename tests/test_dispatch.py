@@ -252,6 +252,23 @@ def test_a_ctrl_c_in_a_condition_wait_after_it_let_go_of_the_lock_stays_a_ctrl_c
     condition.release()
 
 
+def test_a_ctrl_c_in_a_loops_wait_after_it_let_go_of_the_lock_stays_a_ctrl_c() -> None:
+    sink = dispatcher(queue_size=3)
+    events = loop(sink)
+    waiting = sink._the_queue()
+
+    def interrupted(timeout: Any = None) -> bool:
+        waiting.mutex.release()  # as Condition.wait does before its try
+        raise KeyboardInterrupt
+
+    waiting.not_empty.wait = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        next(events)
+    assert waiting.mutex.acquire(blocking=False)  # nobody holds it
+    waiting.mutex.release()
+    assert waiting.in_hand == 0
+
+
 def test_close_empties_the_queue_whatever_its_counts_say() -> None:
     sink = dispatcher(queue_size=5)
     sink.deliver(batch(3))
