@@ -9,10 +9,11 @@ that no thread is left behind (conftest checks that too).
 from __future__ import annotations
 
 import _thread
+import contextlib
 import functools
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 from support import WAIT, fast_manager, wait_until
@@ -250,12 +251,12 @@ def test_a_final_callback_raising_systemexit_still_ends_the_connection(
     assert closed == ([] if callback == "on_close" else [conn])
 
 
-def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
-    server: SSEServer, manager: ConnectionManager
-) -> None:
+def _busy_connection(
+    server: SSEServer, manager: ConnectionManager, closed: list[Connection]
+) -> tuple[Connection, threading.Event]:
+    """A connection whose reader is inside on_message until the event returned is set."""
     server.route("/s", Reply(body=[sse(Event(data="a")), Silence()]))
     in_callback, release = threading.Event(), threading.Event()
-    closed: list[Connection] = []
 
     def slow(_event: Event) -> None:
         in_callback.set()
@@ -263,6 +264,13 @@ def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
 
     conn = manager.create(server.url_for("/s"), on_message=slow, on_close=closed.append)
     assert in_callback.wait(WAIT)
+    return conn, release
+
+
+@contextlib.contextmanager
+def _ctrl_c_once_closing(conn: Connection, release: threading.Event) -> Iterator[None]:
+    """Expect a KeyboardInterrupt from the block: one lands once ``conn``'s close began
+    (while it waits for the busy callback); then the callback is let go."""
 
     def interrupt_once_closing() -> None:
         wait_until(conn._life.stop.is_set, "close() to begin")  # no public sign of it
@@ -272,10 +280,19 @@ def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
     interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            conn.close()  # waits for the callback: the interrupt lands in that wait
+            yield
     finally:
         interrupter.join(WAIT)
         release.set()
+
+
+def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
+    server: SSEServer, manager: ConnectionManager
+) -> None:
+    closed: list[Connection] = []
+    conn, release = _busy_connection(server, manager, closed)
+    with _ctrl_c_once_closing(conn, release):
+        conn.close()  # waits for the callback: the interrupt lands in that wait
     assert conn.status is Status.CLOSED
     assert conn.wait(WAIT) is Status.CLOSED
     assert closed == [conn]
@@ -288,30 +305,11 @@ def test_a_ctrl_c_while_close_waits_for_a_callback_still_closes_the_connection(
 def test_a_ctrl_c_in_close_all_still_closes_every_connection(
     server: SSEServer, manager: ConnectionManager
 ) -> None:
-    server.route("/s", Reply(body=[sse(Event(data="a")), Silence()]))
-    in_callback, release = threading.Event(), threading.Event()
     closed: list[Connection] = []
-
-    def slow(_event: Event) -> None:
-        in_callback.set()
-        release.wait(WAIT)
-
-    busy = manager.create(server.url_for("/s"), on_message=slow, on_close=closed.append)
-    assert in_callback.wait(WAIT)
+    busy, release = _busy_connection(server, manager, closed)
     others = [manager.create(server.url_for("/s"), on_close=closed.append) for _ in range(3)]
-
-    def interrupt_once_closing() -> None:
-        wait_until(busy._life.stop.is_set, "close_all() to begin")  # no public sign of it
-        _thread.interrupt_main()
-
-    interrupter = threading.Thread(target=interrupt_once_closing, name="test-interrupter")
-    interrupter.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            manager.close_all()  # waits for the busy callback: the interrupt lands there
-    finally:
-        interrupter.join(WAIT)
-        release.set()
+    with _ctrl_c_once_closing(busy, release):
+        manager.close_all()  # waits for the busy callback: the interrupt lands there
     for conn in [busy, *others]:
         assert conn.wait(WAIT) is Status.CLOSED
     assert sorted(map(id, closed)) == sorted(map(id, [busy, *others]))
